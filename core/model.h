@@ -1,0 +1,93 @@
+// The IAM state that events fold into: tokens, policies, roles and projects,
+// with the indexes that decisions and authorization need. Evolve() is the one
+// fold used by live writes, start-up and replay (core/evolve.cc).
+//
+// Contract: IamState is a plain value; it is not thread-safe. The projections
+// layer owns the live instance and guards it.
+#ifndef IAMLEDGER_CORE_MODEL_H_
+#define IAMLEDGER_CORE_MODEL_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/events.h"
+
+namespace iam {
+
+struct Token {
+  std::string id;
+  std::string name;
+  bool active = true;
+  StringList projects;
+  std::string value_digest;  // HMAC index of the value (never the value)
+  std::string sealed_value;  // encrypted value; opened with the data key
+  Micros created_at = 0;
+  Micros updated_at = 0;
+  uint64_t version = 0;      // stream version, the ETag
+  friend bool operator==(const Token&, const Token&) = default;
+};
+
+struct Policy {
+  std::string id;
+  std::string name;
+  PolicyType type = PolicyType::kCustom;
+  StringList members;  // in insertion order
+  std::vector<Statement> statements;
+  StringList projects;
+  uint64_t version = 0;
+  friend bool operator==(const Policy&, const Policy&) = default;
+};
+
+struct Role {
+  std::string id;
+  std::string name;
+  PolicyType type = PolicyType::kCustom;
+  StringList actions;
+  StringList projects;
+  uint64_t version = 0;
+  friend bool operator==(const Role&, const Role&) = default;
+};
+
+struct Project {
+  std::string id;
+  std::string name;
+  PolicyType type = PolicyType::kCustom;
+  uint64_t version = 0;
+  friend bool operator==(const Project&, const Project&) = default;
+};
+
+struct IamState {
+  std::map<std::string, Token> tokens;
+  std::map<std::string, Policy> policies;
+  std::map<std::string, Role> roles;
+  std::map<std::string, Project> projects;
+  // Member string -> ids of policies naming it. Members without a wildcard
+  // ("token:ci", "team:local:admins") are looked up exactly...
+  std::unordered_map<std::string, std::set<std::string>> policies_by_member;
+  // ...and the few wildcard members ("*", "token:*", "team:local:*") are
+  // kept apart, so authorization never scans all policies.
+  std::map<std::string, std::set<std::string>> policies_by_wildcard_member;
+  uint64_t last_seq = 0;
+  std::string ledger_id;
+
+  friend bool operator==(const IamState&, const IamState&) = default;
+};
+
+// Folds one recorded event into `state`. Events come from the log, which only
+// holds decided (valid) events; an event that cannot apply (e.g. renaming a
+// token that does not exist) is a DataLoss naming the seq.
+Status Evolve(IamState& state, const RecordedEvent& event);
+
+// A deterministic byte encoding of the whole state (every field, every
+// index-free map in key order): equal states give equal bytes, however they
+// were built (snapshot + tail or full replay). The state digest printed by
+// the tools is SHA-256 over these bytes (core has no crypto).
+std::string CanonicalEncoding(const IamState& state);
+
+}  // namespace iam
+
+#endif  // IAMLEDGER_CORE_MODEL_H_

@@ -1,0 +1,129 @@
+// The front door of eventstore: the durable, hash-chained event log.
+//
+// Everything outside this folder sees only this header (and crypto.h for
+// token secrets); RocksDB and FlatBuffers stay private to eventstore. The
+// on-disk format is written down once, in eventstore/format.h.
+#ifndef IAMLEDGER_EVENTSTORE_EVENT_STORE_H_
+#define IAMLEDGER_EVENTSTORE_EVENT_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/events.h"
+#include "core/status.h"
+
+namespace iam::eventstore {
+
+// Expected stream versions for optimistic concurrency.
+inline constexpr uint64_t kAnyVersion = std::numeric_limits<uint64_t>::max();
+inline constexpr uint64_t kNoStream = 0;  // the stream must not exist yet
+
+struct StreamExpectation {
+  std::string stream;
+  uint64_t version = kAnyVersion;  // the stream's current version must equal it
+};
+
+// One atomic append: all events land in one synced batch, or none do.
+struct AppendRequest {
+  EventMetadata meta;
+  std::vector<StreamExpectation> expected;  // checked before anything is written
+  std::vector<Event> events;                // each goes to StreamOf(event)
+};
+
+struct AppendResult {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+};
+
+using AppendCallback = std::function<void(StatusOr<AppendResult>)>;
+
+// A checkpoint: the chain head at `seq`, authenticated with an HMAC.
+struct Checkpoint {
+  uint64_t seq = 0;
+  Hash head{};
+};
+
+struct StoreStats {
+  uint64_t appends = 0;        // AppendRequests committed
+  uint64_t events = 0;         // events committed
+  uint64_t groups = 0;         // synced write batches (group commits)
+  uint64_t syncs = 0;          // WAL syncs reported by the engine (RocksDB)
+  uint64_t checkpoints = 0;
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Queues an append for the writer thread; `done` runs on the writer thread
+  // after the batch is synced and the apply sink has seen every event, or with
+  // the error: kAborted (an expectation failed), kInvalidArgument (empty
+  // request), kUnavailable (sticky write failure, or closed). Never blocks
+  // on I/O.
+  virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
+
+  // Appends and waits for the outcome of AppendAsync.
+  StatusOr<AppendResult> Append(AppendRequest request);
+
+  // Delivers events seq in [from_seq, to_seq] in order to `sink`, each one
+  // verified (FlatBuffers Verifier, seq, hash chain); DataLoss names the first
+  // bad seq. Stops at the first non-OK status from the sink and returns it.
+  virtual Status ReadFrom(
+      uint64_t from_seq, EventSink* sink,
+      uint64_t to_seq = std::numeric_limits<uint64_t>::max()) const = 0;
+
+  // Highest committed seq (0 for an empty log).
+  virtual uint64_t LastSeq() const = 0;
+  // Current version of `stream`, 0 if it has no events.
+  virtual uint64_t StreamVersion(const std::string& stream) const = 0;
+
+  // Waits until LastSeq() > after or `timeout` passes; returns LastSeq().
+  virtual uint64_t WaitForEvents(uint64_t after,
+                                 std::chrono::milliseconds timeout) const = 0;
+
+  // The newest checkpoint written, if any (seq 0 otherwise).
+  virtual Checkpoint LastCheckpoint() const = 0;
+
+  // The sticky error that stopped writes, or OK.
+  virtual Status WriteError() const = 0;
+
+  virtual StoreStats Stats() const = 0;
+
+  // Stops the writer after the queued appends, writes a checkpoint and
+  // closes. Later appends fail with kUnavailable. Idempotent.
+  virtual Status Close() = 0;
+};
+
+struct StoreOptions {
+  // Receives every committed event on the writer thread, after its batch is
+  // synced and before the append completes. May be null.
+  EventSink* apply_sink = nullptr;
+  // Key for checkpoint HMACs (32 bytes). Empty: checkpoints are written
+  // unauthenticated and not checked (tests and tools without the key).
+  std::string checkpoint_key;
+  const Clock* clock = SystemClock::Get();
+  // Checkpoint every N events (and at Close).
+  uint64_t checkpoint_interval = 1000;
+  // Most requests taken into one group commit.
+  size_t max_group_requests = 1024;
+};
+
+// Opens (creating if missing) the RocksDB log in `dir`. Refuses to open a log
+// whose tail does not match its newest checkpoint (a cut or rolled-back log),
+// naming `iamledger replay verify`.
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(
+    const std::string& dir, StoreOptions options);
+
+// The same store over memory: for tests. Shares the writer, encoding and
+// verification with the RocksDB store.
+std::unique_ptr<EventStore> NewMemoryEventStore(StoreOptions options);
+
+}  // namespace iam::eventstore
+
+#endif  // IAMLEDGER_EVENTSTORE_EVENT_STORE_H_
