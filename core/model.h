@@ -71,7 +71,11 @@ struct IamState {
   // ...and the few wildcard members ("*", "token:*", "team:local:*") are
   // kept apart, so authorization never scans all policies.
   std::map<std::string, std::set<std::string>> policies_by_wildcard_member;
+  // Version of every stream ever written, deleted objects' included, so a
+  // decision and its expected versions come from one consistent state.
+  std::unordered_map<std::string, uint64_t> stream_versions;
   uint64_t last_seq = 0;
+  Micros last_recorded_at = 0;
   std::string ledger_id;
 
   friend bool operator==(const IamState&, const IamState&) = default;

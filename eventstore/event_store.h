@@ -34,6 +34,10 @@ struct AppendRequest {
   EventMetadata meta;
   std::vector<StreamExpectation> expected;  // checked before anything is written
   std::vector<Event> events;                // each goes to StreamOf(event)
+  // Side writes to the `keys` column family (token data keys), in the same
+  // atomic batch. Never part of the log or its hash chain.
+  std::vector<std::pair<std::string, std::string>> key_puts;
+  std::vector<std::string> key_deletes;
 };
 
 struct AppendResult {
@@ -94,6 +98,10 @@ class EventStore {
   virtual Status WriteError() const = 0;
 
   virtual StoreStats Stats() const = 0;
+
+  // Reads a value of the `keys` column family (a token's wrapped data key).
+  // kNotFound once deleted (crypto-shredded).
+  virtual StatusOr<std::string> GetKey(const std::string& key) const = 0;
 
   // Stops the writer after the queued appends, writes a checkpoint and
   // closes. Later appends fail with kUnavailable. Idempotent.
