@@ -3,7 +3,10 @@
 // on a hot path (token authentication).
 //
 // Contract: no function here logs, and no error message contains key
-// material or a token value.
+// material or a token value. A failure of OpenSSL itself that no caller could
+// handle (an algorithm missing from the provider, allocation failure, the
+// CSPRNG failing) aborts the process with a message naming the operation:
+// these functions never return weak or partial output.
 #ifndef IAMLEDGER_EVENTSTORE_CRYPTO_H_
 #define IAMLEDGER_EVENTSTORE_CRYPTO_H_
 
@@ -30,31 +33,47 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 std::string RandomBytes(size_t n);
 
 // The master key file: 32 random bytes, mode 0600, created on first use.
-// Everything else is derived from it with HKDF-SHA256 and a distinct label,
-// so no derived key can be computed from another.
+// Everything else is derived from it with HKDF-SHA256 (no salt) and a
+// distinct label ("iamledger pepper v1", "iamledger wrap v1", "iamledger
+// checkpoint v1"), so no derived key can be computed from another. The
+// derivation is pinned by a test: changing it orphans every existing file.
 struct MasterKeys {
   std::string pepper;          // token value digests (the auth index)
   std::string wrapping_key;    // wraps per-token data keys (AES-256-GCM)
   std::string checkpoint_key;  // checkpoint HMACs
 };
 // Loads `path`, or creates it (0600) when it does not exist and `create` is
-// true. A file with other permissions than 0600 or a wrong size is refused.
+// true. Creation writes a temporary file beside it, fsyncs it, publishes it
+// with link(2) (never replacing an existing file, so concurrent first starts
+// agree on one key) and fsyncs the directory.
+// Errors (messages name the path, never key bytes):
+//   kNotFound            missing and `create` is false;
+//   kFailedPrecondition  any group/other permission bit set (0600 and 0400
+//                        pass), not a regular file, size != 32, or an I/O
+//                        error while reading or creating.
 StatusOr<MasterKeys> LoadOrCreateMasterKeys(const std::string& path,
                                             bool create);
-// Derives the keys from 32 bytes of master key material (for tests).
+// Derives the keys from master key material (32 bytes in production; for
+// tests and the replay tool).
 MasterKeys DeriveMasterKeys(std::string_view master);
 
 // Token values (DESIGN.md §5): "iam_" + 43 base62 characters (256 random
-// bits) + 6 base62 characters of CRC32 over everything before them.
+// bits) + 6 base62 characters of CRC32 over everything before them. Base62
+// is 0-9A-Za-z, most significant digit first, left-padded with '0'; CRC32 is
+// zlib's. 53 characters in all.
 std::string GenerateTokenValue();
-// True when `value` has the generated shape and its checksum matches.
+// True when `value` has the generated shape and its checksum matches (and
+// the 43 digits denote a number below 2^256). Not a secret comparison.
 bool IsGeneratedTokenValue(std::string_view value);
 // Client-supplied values (migrations from Automate): 20..512 printable ASCII
 // without whitespace. Generated values also pass.
 bool IsAcceptableTokenValue(std::string_view value);
 
 // Reusable HMAC-SHA256 under the pepper: Digest(value) is the index that
-// authentication looks tokens up by. Thread-safe (per-thread contexts).
+// authentication looks tokens up by, 32 raw bytes equal to
+// HmacSha256(pepper, value). Thread-safe: each thread keeps a keyed context
+// per digester (a few per thread, evicted round-robin) and restarts it per
+// call, so a digest costs one HMAC without algorithm fetch or re-keying.
 class TokenDigester {
  public:
   explicit TokenDigester(std::string pepper);
@@ -69,9 +88,12 @@ class TokenDigester {
   Impl* impl_;
 };
 
-// AES-256-GCM. Output: 12-byte nonce || ciphertext || 16-byte tag; `aad` is
-// authenticated (use the token id, so a sealed value cannot be moved between
-// tokens). Open returns kDataLoss when the tag does not verify.
+// AES-256-GCM. Output: 12-byte random nonce || ciphertext || 16-byte tag;
+// `aad` is authenticated (use the token id, so a sealed value cannot be moved
+// between tokens). A key that is not 32 bytes is kInvalidArgument. Open
+// returns kDataLoss when the input is truncated or the tag does not verify
+// (wrong key, wrong aad, any changed byte); no unauthenticated plaintext is
+// ever returned.
 StatusOr<std::string> Seal(std::string_view key, std::string_view plaintext,
                            std::string_view aad);
 StatusOr<std::string> Open(std::string_view key, std::string_view sealed,

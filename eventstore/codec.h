@@ -1,0 +1,30 @@
+// RecordedEvent <-> Envelope bytes (format.h), and the hash chain's hash.
+// The only code that includes the generated FlatBuffers header besides
+// white-box tests.
+#ifndef IAMLEDGER_EVENTSTORE_CODEC_H_
+#define IAMLEDGER_EVENTSTORE_CODEC_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/events.h"
+#include "core/status.h"
+
+namespace iam::eventstore {
+
+// Encodes `event` (every field but `hash`, which it computes and stores into
+// event->hash) as an Envelope.
+std::string EncodeRecordedEvent(RecordedEvent* event);
+
+// Verifies and decodes the value stored under `key_seq`: the FlatBuffers
+// Verifier (bounded size, depth, tables), seq == key_seq, a known event
+// type, stream == StreamOf(event), and the stored hash == the recomputed
+// one. Any failure is kDataLoss "seq N: <what>". The chain link (prev_hash
+// == hash of key_seq - 1) is the caller's to check.
+StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
+                                            std::string_view bytes);
+
+}  // namespace iam::eventstore
+
+#endif  // IAMLEDGER_EVENTSTORE_CODEC_H_

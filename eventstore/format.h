@@ -1,0 +1,79 @@
+// The on-disk format of iamledger, written down once. Everything that reads
+// or writes these bytes lives in eventstore/ and follows this page.
+//
+// One RocksDB database per data directory, three column families:
+//
+//   events   key   = u64be(seq)                 seq = 1, 2, 3, ... no gaps
+//            value = Envelope FlatBuffer         (schema/iam_events.fbs,
+//                                                 file identifier "IAME")
+//   keys     key   = "token/" + token id
+//            value = the token's data key, sealed (AES-256-GCM) under the
+//                    wrapping key, aad = the key string. Deleted with the
+//                    token (crypto-shredding); never part of the log.
+//   meta     "format"           -> "1"   (kFormatVersion)
+//            "checkpoint"       -> checkpoint record (below)
+//            "stream/" + stream -> u64be(current stream version); written in
+//                                  the same batch as the stream's events
+//            "snapshot"         -> projection snapshot (projections layer)
+//
+// Hash chain. Every envelope carries prev_hash (the hash of seq - 1; 32 zero
+// bytes for seq 1) and
+//   hash = SHA-256(prev_hash || canonical)
+//   canonical = "iamledger-event-v1" || u64be(seq) || i64be(recorded_at)
+//               || lp(actor) || lp(request_id) || lp(source) || lp(stream)
+//               || u64be(stream_version) || lp(payload)
+//   lp(x) = u32be(len(x)) || x, and payload = the exact nested Payload bytes.
+//
+// Checkpoint record (meta "checkpoint", and the text file
+// "<data dir>.checkpoint" beside the data directory):
+//   binary: u64be(seq) || head hash (32) || mac (32)
+//   file:   "iamledger-checkpoint v1 <seq> <head hex> <mac hex>\n"
+//   mac = HMAC-SHA256(checkpoint key, "iamledger-checkpoint-v1" ||
+//                     u64be(seq) || head); all zeros when written without key.
+#ifndef IAMLEDGER_EVENTSTORE_FORMAT_H_
+#define IAMLEDGER_EVENTSTORE_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace iam::eventstore {
+
+inline constexpr std::string_view kFormatVersion = "1";  // DO NOT CHANGE
+inline constexpr std::string_view kEventsFamily = "events";
+inline constexpr std::string_view kKeysFamily = "keys";
+inline constexpr std::string_view kMetaFamily = "meta";
+inline constexpr std::string_view kMetaFormatKey = "format";
+inline constexpr std::string_view kMetaCheckpointKey = "checkpoint";
+inline constexpr std::string_view kMetaStreamPrefix = "stream/";
+inline constexpr std::string_view kMetaSnapshotKey = "snapshot";
+inline constexpr std::string_view kEventHashDomain = "iamledger-event-v1";
+inline constexpr std::string_view kCheckpointDomain = "iamledger-checkpoint-v1";
+
+// Verifier limits for one envelope (events are small; these bound a hostile
+// or corrupted value).
+inline constexpr size_t kMaxEnvelopeBytes = 1 << 20;
+inline constexpr unsigned kMaxEnvelopeDepth = 16;
+inline constexpr unsigned kMaxEnvelopeTables = 10000;
+
+inline std::string EncodeSeqKey(uint64_t seq) {
+  std::string key(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    key[i] = static_cast<char>(seq & 0xff);
+    seq >>= 8;
+  }
+  return key;
+}
+
+// False when `key` is not 8 bytes.
+inline bool DecodeSeqKey(std::string_view key, uint64_t* seq) {
+  if (key.size() != 8) return false;
+  uint64_t v = 0;
+  for (unsigned char c : key) v = (v << 8) | c;
+  *seq = v;
+  return true;
+}
+
+}  // namespace iam::eventstore
+
+#endif  // IAMLEDGER_EVENTSTORE_FORMAT_H_

@@ -1,0 +1,64 @@
+// The storage under an event store: what differs between RocksDB and memory.
+// Everything else (writer, group commit, chain, verification, checkpoints)
+// is shared in store_impl.cc. Internal to eventstore.
+#ifndef IAMLEDGER_EVENTSTORE_LOG_BACKEND_H_
+#define IAMLEDGER_EVENTSTORE_LOG_BACKEND_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace iam::eventstore {
+
+// One atomic, durable write (format.h says where each part goes).
+struct CommitBatch {
+  std::vector<std::pair<uint64_t, std::string>> events;  // seq -> envelope
+  std::vector<std::pair<std::string, uint64_t>> stream_heads;
+  std::vector<std::pair<std::string, std::string>> key_puts;
+  std::vector<std::string> key_deletes;
+};
+
+class LogBackend {
+ public:
+  virtual ~LogBackend() = default;
+
+  // Writes the batch atomically and durably (synced) or not at all.
+  virtual Status Commit(const CommitBatch& batch) = 0;
+
+  // Visits stored events with seq in [from, to] in key order. A key that is
+  // not a valid seq is kDataLoss. Stops at the first non-OK visitor status.
+  virtual Status Scan(
+      uint64_t from, uint64_t to,
+      const std::function<Status(uint64_t seq, std::string_view value)>& visit)
+      const = 0;
+
+  // The highest stored seq, 0 if none.
+  virtual StatusOr<uint64_t> LastSeq() const = 0;
+
+  virtual Status LoadStreamHeads(
+      std::unordered_map<std::string, uint64_t>* heads) const = 0;
+
+  // meta values (checkpoint, snapshot): kNotFound when absent. PutMeta is
+  // synced.
+  virtual StatusOr<std::string> GetMeta(std::string_view key) const = 0;
+  virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
+
+  virtual StatusOr<std::string> GetKey(std::string_view key) const = 0;
+
+  // WAL syncs done by the engine so far (RocksDB statistics), or the number
+  // of synced commits for memory.
+  virtual uint64_t Syncs() const = 0;
+
+  // Path of the checkpoint file beside the data directory; "" for memory.
+  virtual std::string CheckpointFilePath() const = 0;
+};
+
+}  // namespace iam::eventstore
+
+#endif  // IAMLEDGER_EVENTSTORE_LOG_BACKEND_H_

@@ -1,0 +1,196 @@
+// LogBackend over RocksDB (format.h has the layout).
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "eventstore/format.h"
+#include "eventstore/log_backend.h"
+#include "eventstore/rocks_util.h"
+#include "eventstore/store_impl.h"
+
+namespace iam::eventstore {
+namespace {
+
+class RocksBackend final : public LogBackend {
+ public:
+  static StatusOr<std::unique_ptr<RocksBackend>> Open(const std::string& dir) {
+    auto backend = std::unique_ptr<RocksBackend>(new RocksBackend(dir));
+    IAM_RETURN_IF_ERROR(backend->Init());
+    return backend;
+  }
+
+  ~RocksBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      stop_compactor_ = true;
+    }
+    compact_cv_.notify_all();
+    if (compactor_.joinable()) compactor_.join();
+    db_.Close();
+  }
+
+  Status Commit(const CommitBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& [seq, value] : batch.events)
+      wb.Put(db_.events(), EncodeSeqKey(seq), value);
+    for (const auto& [stream, version] : batch.stream_heads) {
+      wb.Put(db_.meta(), std::string(kMetaStreamPrefix) + stream,
+             EncodeSeqKey(version));
+    }
+    for (const auto& [k, v] : batch.key_puts) wb.Put(db_.keys(), k, v);
+    for (const auto& k : batch.key_deletes) wb.Delete(db_.keys(), k);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    IAM_RETURN_IF_ERROR(FromRocks(db_.db()->Write(wo, &wb), "write"));
+    if (!batch.key_deletes.empty()) ScheduleKeyCompaction();
+    return OkStatus();
+  }
+
+  Status Scan(uint64_t from, uint64_t to,
+              const std::function<Status(uint64_t, std::string_view)>& visit)
+      const override {
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = true;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db()->NewIterator(ro, db_.events()));
+    for (it->Seek(EncodeSeqKey(from)); it->Valid(); it->Next()) {
+      uint64_t seq = 0;
+      if (!DecodeSeqKey(ToView(it->key()), &seq)) {
+        return DataLossError("events family holds a key that is not a seq");
+      }
+      if (seq > to) break;
+      IAM_RETURN_IF_ERROR(visit(seq, ToView(it->value())));
+    }
+    return FromRocks(it->status(), "read");
+  }
+
+  StatusOr<uint64_t> LastSeq() const override {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db()->NewIterator(rocksdb::ReadOptions(), db_.events()));
+    it->SeekToLast();
+    IAM_RETURN_IF_ERROR(FromRocks(it->status(), "read"));
+    if (!it->Valid()) return uint64_t{0};
+    uint64_t seq = 0;
+    if (!DecodeSeqKey(ToView(it->key()), &seq)) {
+      return DataLossError("events family holds a key that is not a seq");
+    }
+    return seq;
+  }
+
+  Status LoadStreamHeads(
+      std::unordered_map<std::string, uint64_t>* heads) const override {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db()->NewIterator(rocksdb::ReadOptions(), db_.meta()));
+    for (it->Seek(std::string(kMetaStreamPrefix));
+         it->Valid() && it->key().starts_with(std::string(kMetaStreamPrefix));
+         it->Next()) {
+      uint64_t v = 0;
+      if (!DecodeSeqKey(ToView(it->value()), &v)) {
+        return DataLossError("malformed stream head in meta");
+      }
+      std::string_view key = ToView(it->key());
+      key.remove_prefix(kMetaStreamPrefix.size());
+      (*heads)[std::string(key)] = v;
+    }
+    return FromRocks(it->status(), "read");
+  }
+
+  StatusOr<std::string> GetMeta(std::string_view key) const override {
+    return db_.Get(db_.meta(), key);
+  }
+  Status PutMeta(std::string_view key, std::string_view value) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_.db()->Put(wo, db_.meta(), rocksdb::Slice(key.data(), key.size()),
+                                   rocksdb::Slice(value.data(), value.size())),
+                     "write");
+  }
+  StatusOr<std::string> GetKey(std::string_view key) const override {
+    return db_.Get(db_.keys(), key);
+  }
+  uint64_t Syncs() const override {
+    return db_.statistics()->getTickerCount(rocksdb::WAL_FILE_SYNCED);
+  }
+  std::string CheckpointFilePath() const override {
+    return CheckpointFileFor(dir_);
+  }
+
+ private:
+  explicit RocksBackend(std::string dir) : dir_(std::move(dir)) {}
+
+  Status Init() {
+    IAM_RETURN_IF_ERROR(db_.Open(dir_, /*read_only=*/false));
+    auto format = db_.Get(db_.meta(), kMetaFormatKey);
+    if (format.ok()) {
+      if (*format != kFormatVersion) {
+        return FailedPreconditionError("data directory " + dir_ +
+                                       " has format " + *format +
+                                       "; this build reads format " +
+                                       std::string(kFormatVersion));
+      }
+    } else if (format.status().code() == StatusCode::kNotFound) {
+      IAM_RETURN_IF_ERROR(PutMeta(kMetaFormatKey, kFormatVersion));
+    } else {
+      return format.status();
+    }
+    compactor_ = std::thread([this] { CompactorLoop(); });
+    return OkStatus();
+  }
+
+  // A deleted data key must not linger in SST or WAL files (DESIGN.md §5):
+  // soon after a delete, flush and compact the `keys` family.
+  void ScheduleKeyCompaction() {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    compact_requested_ = true;
+    compact_cv_.notify_one();
+  }
+  void CompactorLoop() {
+    std::unique_lock<std::mutex> lock(compact_mu_);
+    for (;;) {
+      compact_cv_.wait(lock, [&] { return stop_compactor_ || compact_requested_; });
+      if (stop_compactor_) return;
+      // Gather deletes for a moment, then compact once.
+      compact_cv_.wait_for(lock, std::chrono::milliseconds(200),
+                           [&] { return stop_compactor_; });
+      compact_requested_ = false;
+      lock.unlock();
+      CompactKeys().IgnoreError();  // retried after the next delete
+      lock.lock();
+    }
+  }
+  Status CompactKeys() {
+    rocksdb::FlushOptions fo;
+    IAM_RETURN_IF_ERROR(FromRocks(db_.db()->Flush(fo, db_.keys()), "flush"));
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction =
+        rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_.db()->CompactRange(co, db_.keys(), nullptr, nullptr),
+                     "compact");
+  }
+
+  const std::string dir_;
+  RocksDb db_;
+  std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  bool compact_requested_ = false;
+  bool stop_compactor_ = false;
+  std::thread compactor_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(
+    const std::string& dir, StoreOptions options) {
+  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir));
+  IAM_ASSIGN_OR_RETURN(auto store,
+                       StoreImpl::Open(std::move(backend), std::move(options)));
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+}  // namespace iam::eventstore

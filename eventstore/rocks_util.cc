@@ -1,0 +1,86 @@
+#include "eventstore/rocks_util.h"
+
+#include "eventstore/format.h"
+
+namespace iam::eventstore {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return OkStatus();
+  std::string msg = "rocksdb " + std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return NotFoundError(msg);
+  if (s.IsCorruption()) return DataLossError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return UnavailableError(msg + " (is another iamledger using this data "
+                                  "directory?)");
+  }
+  if (s.IsIOError()) return UnavailableError(msg);
+  if (s.IsInvalidArgument()) return FailedPreconditionError(msg);
+  return InternalError(msg);
+}
+
+std::string CheckpointFileFor(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + ".checkpoint";
+}
+
+rocksdb::Options DbOptions() {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.paranoid_checks = true;
+  options.wal_recovery_mode =
+      rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 4;
+  return options;
+}
+
+Status RocksDb::Open(const std::string& dir, bool read_only) {
+  Close();
+  rocksdb::Options options = DbOptions();
+  statistics_ = rocksdb::CreateDBStatistics();
+  options.statistics = statistics_;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, options},
+      {std::string(kEventsFamily), options},
+      {std::string(kKeysFamily), options},
+      {std::string(kMetaFamily), options}};
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      read_only ? rocksdb::DB::OpenForReadOnly(options, dir, families,
+                                               &handles_, &raw)
+                : rocksdb::DB::Open(options, dir, families, &handles_, &raw);
+  if (!s.ok()) {
+    Status st = FromRocks(s, "open " + dir);
+    if (st.code() == StatusCode::kDataLoss) {
+      return DataLossError(st.message() +
+                           ". Refusing to open rather than roll back; run "
+                           "`iamledger replay verify --data-dir " + dir +
+                           "` to locate the damage.");
+    }
+    return st;
+  }
+  db_.reset(raw);
+  return OkStatus();
+}
+
+void RocksDb::Close() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  handles_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+StatusOr<std::string> RocksDb::Get(rocksdb::ColumnFamilyHandle* cf,
+                                   std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf,
+                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return NotFoundError("not found");
+  IAM_RETURN_IF_ERROR(FromRocks(s, "read"));
+  return value;
+}
+
+}  // namespace iam::eventstore

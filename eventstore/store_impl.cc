@@ -1,0 +1,343 @@
+#include "eventstore/store_impl.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "eventstore/checkpoint.h"
+#include "eventstore/codec.h"
+#include "eventstore/format.h"
+
+namespace iam::eventstore {
+namespace {
+
+std::string SeqText(uint64_t seq) { return std::to_string(seq); }
+
+// Reads and verifies the single event at `seq`.
+StatusOr<RecordedEvent> ReadOne(const LogBackend& backend, uint64_t seq) {
+  std::optional<StatusOr<RecordedEvent>> found;
+  Status s = backend.Scan(seq, seq, [&](uint64_t key, std::string_view value) {
+    found.emplace(DecodeRecordedEvent(key, value));
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!found) return DataLossError("seq " + SeqText(seq) + ": missing");
+  return std::move(*found);
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options)
+    : backend_(std::move(backend)), options_(std::move(options)) {}
+
+StatusOr<std::unique_ptr<StoreImpl>> StoreImpl::Open(
+    std::unique_ptr<LogBackend> backend, StoreOptions options) {
+  std::unique_ptr<StoreImpl> store(
+      new StoreImpl(std::move(backend), std::move(options)));
+  IAM_RETURN_IF_ERROR(store->Recover());
+  store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  return store;
+}
+
+StoreImpl::~StoreImpl() { Close().IgnoreError(); }
+
+Status StoreImpl::Recover() {
+  IAM_ASSIGN_OR_RETURN(last_seq_, backend_->LastSeq());
+  if (last_seq_ > 0) {
+    IAM_ASSIGN_OR_RETURN(RecordedEvent last, ReadOne(*backend_, last_seq_));
+    head_ = last.hash;
+    last_recorded_at_ = last.recorded_at;
+  }
+  IAM_RETURN_IF_ERROR(backend_->LoadStreamHeads(&stream_versions_));
+
+  // The newest authentic checkpoint, from meta or from the file beside the
+  // data directory (which survives a rollback of the directory itself).
+  const std::string& key = options_.checkpoint_key;
+  Checkpoint newest;
+  auto meta = backend_->GetMeta(kMetaCheckpointKey);
+  if (meta.ok()) {
+    IAM_ASSIGN_OR_RETURN(newest, DecodeCheckpoint(*meta, key));
+  } else if (meta.status().code() != StatusCode::kNotFound) {
+    return meta.status();
+  }
+  if (std::string path = backend_->CheckpointFilePath(); !path.empty()) {
+    auto file = ReadCheckpointFile(path, key);
+    if (file.ok()) {
+      if (file->seq > newest.seq) newest = *file;
+    } else if (file.status().code() != StatusCode::kNotFound) {
+      return file.status();
+    }
+  }
+  if (newest.seq > last_seq_) {
+    return DataLossError(
+        "the log ends at seq " + SeqText(last_seq_) +
+        " but a checkpoint covers seq " + SeqText(newest.seq) +
+        ": events were cut off or the data directory was rolled back (a "
+        "restore from an older backup looks the same). Run `iamledger replay "
+        "verify --data-dir DIR` to see what is there.");
+  }
+  if (newest.seq > 0) {
+    IAM_ASSIGN_OR_RETURN(RecordedEvent at, ReadOne(*backend_, newest.seq));
+    if (at.hash != newest.head) {
+      return DataLossError("seq " + SeqText(newest.seq) +
+                           ": hash differs from the checkpoint; the log was "
+                           "rewritten. Run `iamledger replay verify`.");
+    }
+  }
+  checkpoint_ = newest;
+  return OkStatus();
+}
+
+void StoreImpl::AppendAsync(AppendRequest request, AppendCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(request), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(UnavailableError("the event store is closed"));
+}
+
+void StoreImpl::WriterLoop() {
+  for (;;) {
+    std::deque<Pending> group;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is done
+      size_t n = std::min(queue_.size(), options_.max_group_requests);
+      for (size_t i = 0; i < n; ++i) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+  }
+}
+
+void StoreImpl::CommitGroup(std::deque<Pending>& group) {
+  std::vector<StatusOr<AppendResult>> results;
+  results.reserve(group.size());
+  Status error = WriteError();
+  if (!error.ok()) {
+    for (auto& p : group) {
+      p.done(UnavailableError("writes are stopped after a failed write: " +
+                              error.message()));
+    }
+    return;
+  }
+
+  // Only this thread changes the committed state, so it may read it
+  // without the lock; it publishes under the lock after the sync.
+  const Micros now = std::max(options_.clock->Now(), last_recorded_at_);
+  uint64_t seq = last_seq_;
+  Hash head = head_;
+  std::unordered_map<std::string, uint64_t> touched;  // stream -> version
+  auto version_of = [&](const std::string& stream) -> uint64_t {
+    if (auto it = touched.find(stream); it != touched.end()) return it->second;
+    auto it = stream_versions_.find(stream);
+    return it == stream_versions_.end() ? 0 : it->second;
+  };
+
+  CommitBatch batch;
+  std::vector<RecordedEvent> recorded;
+  for (auto& p : group) {
+    AppendRequest& req = p.request;
+    if (req.events.empty()) {
+      results.emplace_back(InvalidArgumentError("an append needs events"));
+      continue;
+    }
+    Status conflict;
+    for (const auto& e : req.expected) {
+      uint64_t actual = version_of(e.stream);
+      if (e.version != kAnyVersion && e.version != actual) {
+        conflict = AbortedError("stream " + e.stream + " is at version " +
+                                SeqText(actual) + ", expected " +
+                                SeqText(e.version));
+        break;
+      }
+    }
+    if (!conflict.ok()) {
+      results.emplace_back(conflict);
+      continue;
+    }
+    AppendResult result{seq + 1, seq + req.events.size()};
+    for (auto& event : req.events) {
+      RecordedEvent rec;
+      rec.seq = ++seq;
+      rec.recorded_at = now;
+      rec.meta = req.meta;
+      rec.stream = StreamOf(event);
+      rec.stream_version = version_of(rec.stream) + 1;
+      touched[rec.stream] = rec.stream_version;
+      rec.prev_hash = head;
+      rec.event = std::move(event);
+      batch.events.emplace_back(rec.seq, EncodeRecordedEvent(&rec));
+      head = rec.hash;
+      recorded.push_back(std::move(rec));
+    }
+    for (auto& kv : req.key_puts) batch.key_puts.push_back(std::move(kv));
+    for (auto& k : req.key_deletes) batch.key_deletes.push_back(std::move(k));
+    results.emplace_back(result);
+  }
+
+  if (!batch.events.empty()) {
+    batch.stream_heads.assign(touched.begin(), touched.end());
+    Status s = backend_->Commit(batch);
+    if (!s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(state_mu_);
+        write_error_ = s;
+      }
+      for (auto& r : results) {
+        if (r.ok()) r = UnavailableError("write failed: " + s.message());
+      }
+    } else {
+      const uint64_t before = last_seq_;
+      {
+        std::lock_guard<std::mutex> lock(state_mu_);
+        last_seq_ = seq;
+        head_ = head;
+        last_recorded_at_ = now;
+        for (auto& [stream, version] : touched)
+          stream_versions_[stream] = version;
+        stats_.groups++;
+        stats_.events += recorded.size();
+        for (auto& r : results) stats_.appends += r.ok() ? 1 : 0;
+      }
+      if (options_.apply_sink != nullptr) {
+        for (const auto& rec : recorded) {
+          Status applied = options_.apply_sink->Apply(rec);
+          if (!applied.ok()) {
+            // Durable but not applied: stop writing rather than diverge.
+            std::lock_guard<std::mutex> lock(state_mu_);
+            write_error_ = InternalError("applying seq " + SeqText(rec.seq) +
+                                         " failed: " + applied.message());
+            break;
+          }
+        }
+      }
+      new_events_cv_.notify_all();
+      const uint64_t interval = std::max<uint64_t>(options_.checkpoint_interval, 1);
+      if (seq / interval > before / interval) {
+        Status cp = WriteCheckpoint();
+        if (!cp.ok()) {
+          std::lock_guard<std::mutex> lock(state_mu_);
+          write_error_ = cp;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+}
+
+Status StoreImpl::WriteCheckpoint() {
+  Checkpoint cp{last_seq_, head_};
+  if (cp.seq == 0 || cp.seq == checkpoint_.seq) return OkStatus();
+  const std::string& key = options_.checkpoint_key;
+  IAM_RETURN_IF_ERROR(
+      backend_->PutMeta(kMetaCheckpointKey, EncodeCheckpoint(cp, key)));
+  if (std::string path = backend_->CheckpointFilePath(); !path.empty()) {
+    IAM_RETURN_IF_ERROR(WriteCheckpointFile(path, cp, key));
+  }
+  std::lock_guard<std::mutex> lock(state_mu_);
+  checkpoint_ = cp;
+  stats_.checkpoints++;
+  return OkStatus();
+}
+
+Status StoreImpl::ReadFrom(uint64_t from_seq, EventSink* sink,
+                           uint64_t to_seq) const {
+  const uint64_t from = std::max<uint64_t>(from_seq, 1);
+  const uint64_t to = std::min(to_seq, LastSeq());
+  if (from > to) return OkStatus();
+  Hash prev{};
+  if (from > 1) {
+    IAM_ASSIGN_OR_RETURN(RecordedEvent before, ReadOne(*backend_, from - 1));
+    prev = before.hash;
+  }
+  uint64_t expected = from;
+  IAM_RETURN_IF_ERROR(backend_->Scan(
+      from, to, [&](uint64_t seq, std::string_view value) -> Status {
+        if (seq != expected) {
+          return DataLossError("seq " + SeqText(expected) +
+                               ": missing (the next stored event is seq " +
+                               SeqText(seq) + ")");
+        }
+        IAM_ASSIGN_OR_RETURN(RecordedEvent rec,
+                             DecodeRecordedEvent(seq, value));
+        if (rec.prev_hash != prev) {
+          return DataLossError("seq " + SeqText(seq) +
+                               ": prev_hash is not the hash of seq " +
+                               SeqText(seq - 1) + " (the chain is broken)");
+        }
+        prev = rec.hash;
+        ++expected;
+        return sink->Apply(rec);
+      }));
+  if (expected <= to) {
+    return DataLossError("seq " + SeqText(expected) + ": missing");
+  }
+  return OkStatus();
+}
+
+uint64_t StoreImpl::LastSeq() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return last_seq_;
+}
+
+uint64_t StoreImpl::StreamVersion(const std::string& stream) const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  auto it = stream_versions_.find(stream);
+  return it == stream_versions_.end() ? 0 : it->second;
+}
+
+uint64_t StoreImpl::WaitForEvents(uint64_t after,
+                                  std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(state_mu_);
+  new_events_cv_.wait_for(lock, timeout,
+                          [&] { return last_seq_ > after || closed_; });
+  return last_seq_;
+}
+
+Checkpoint StoreImpl::LastCheckpoint() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return checkpoint_;
+}
+
+Status StoreImpl::WriteError() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return write_error_;
+}
+
+StoreStats StoreImpl::Stats() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  StoreStats stats = stats_;
+  stats.syncs = backend_->Syncs();
+  return stats;
+}
+
+StatusOr<std::string> StoreImpl::GetKey(const std::string& key) const {
+  return backend_->GetKey(key);
+}
+
+Status StoreImpl::Close() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+    queue_cv_.notify_all();
+  }
+  // Only a store that opened (and so started its writer) checkpoints.
+  if (!writer_.joinable()) return OkStatus();
+  writer_.join();
+  Status s = WriteError().ok() ? WriteCheckpoint() : OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    closed_ = true;
+  }
+  new_events_cv_.notify_all();
+  return s;
+}
+
+}  // namespace iam::eventstore
