@@ -40,9 +40,9 @@ TEST_CASE("ids: action grammar, the six forms") {
     CAPTURE(ok);
     CHECK(IsValidAction(ok));
   }
-  for (const char* bad :
-       {"", "action1", "iam:tokens", "iam", "Iam:tokens:get", "iam:tokens:get:x",
-        "iam:*:*", "*:*", "iam:tok-ens:get", "iam:tokens:ge1", ":a:b", "**"}) {
+  for (const char* bad : {"", "action1", "iam:tokens", "iam", "Iam:tokens:get",
+                          "iam:tokens:get:x", "iam:*:*", "*:*",
+                          "iam:tok-ens:get", "iam:tokens:ge1", ":a:b", "**"}) {
     CAPTURE(bad);
     CHECK_FALSE(IsValidAction(bad));
   }
@@ -57,10 +57,9 @@ TEST_CASE("ids: member grammar") {
     CAPTURE(ok);
     CHECK(IsValidMember(ok));
   }
-  for (const char* bad :
-       {"", "token:*foo", "user:local:a:b", "user:github:x", "foo:bar",
-        "user:local:", "token:", "token:a:b", "tls:service:*:x", "user:local",
-        "team:ldap:a*"}) {
+  for (const char* bad : {"", "token:*foo", "user:local:a:b", "user:github:x",
+                          "foo:bar", "user:local:", "token:", "token:a:b",
+                          "tls:service:*:x", "user:local", "team:ldap:a*"}) {
     CAPTURE(bad);
     CHECK_FALSE(IsValidMember(bad));
   }

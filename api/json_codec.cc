@@ -1,0 +1,966 @@
+#include "api/json_codec.h"
+
+#include <nlohmann/json.hpp>
+
+#include <exception>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <type_traits>
+#include <utility>
+
+#include "core/clock.h"
+
+namespace iam::api {
+namespace {
+
+// ordered_json keeps insertion order: fields appear in proto order.
+using Json = nlohmann::ordered_json;
+
+constexpr std::string_view kProtoPackage = "chef.automate.api.iam.v2.";
+
+std::string Dump(const Json& j, bool pretty) {
+  // error_handler replace: never throws on (impossible) invalid UTF-8.
+  return j.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json StringArray(const StringList& list) {
+  Json a = Json::array();
+  for (const std::string& s : list) a.push_back(s);
+  return a;
+}
+
+Json StatementObject(const Statement& s) {
+  Json j = Json::object();
+  j["effect"] = EffectName(s.effect);
+  j["actions"] = StringArray(s.actions);
+  j["role"] = s.role;
+  j["resources"] = StringArray(s.resources);
+  j["projects"] = StringArray(s.projects);
+  return j;
+}
+
+Json StatementArray(const std::vector<Statement>& statements) {
+  Json a = Json::array();
+  for (const Statement& s : statements) a.push_back(StatementObject(s));
+  return a;
+}
+
+Json TokenObject(const Token& t, std::string_view value) {
+  Json j = Json::object();
+  j["id"] = t.id;
+  j["name"] = t.name;
+  j["value"] = value;
+  j["active"] = t.active;
+  j["created_at"] = FormatRfc3339(t.created_at, /*seconds_only=*/true);
+  j["updated_at"] = FormatRfc3339(t.updated_at, /*seconds_only=*/true);
+  j["projects"] = StringArray(t.projects);
+  return j;
+}
+
+Json PolicyObject(const Policy& p) {
+  Json j = Json::object();
+  j["name"] = p.name;
+  j["id"] = p.id;
+  j["type"] = PolicyTypeName(p.type);
+  j["members"] = StringArray(p.members);
+  j["statements"] = StatementArray(p.statements);
+  j["projects"] = StringArray(p.projects);
+  return j;
+}
+
+Json RoleObject(const Role& r) {
+  Json j = Json::object();
+  j["name"] = r.name;
+  j["id"] = r.id;
+  j["type"] = PolicyTypeName(r.type);
+  j["actions"] = StringArray(r.actions);
+  j["projects"] = StringArray(r.projects);
+  return j;
+}
+
+Json ProjectObject(const Project& p) {
+  Json j = Json::object();
+  j["name"] = p.name;
+  j["id"] = p.id;
+  j["type"] = PolicyTypeName(p.type);
+  j["status"] = "NO_RULES";
+  return j;
+}
+
+template <typename... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <typename... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// The payload of an event, secrets excluded.
+Json EventData(const Event& event) {
+  Json j = Json::object();
+  std::visit(
+      Overloaded{
+          [&](const LedgerInitialized& e) {
+            j["format_version"] = e.format_version;
+            j["ledger_id"] = e.ledger_id;
+          },
+          [&](const TokenCreated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["active"] = e.active;
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const TokenRenamed& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+          },
+          [&](const TokenProjectsAssigned& e) {
+            j["id"] = e.id;
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const TokenStatusToggled& e) {
+            j["id"] = e.id;
+            j["active"] = e.active;
+          },
+          [&](const TokenDeleted& e) { j["id"] = e.id; },
+          [&](const PolicyCreated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["type"] = PolicyTypeName(e.type);
+            j["members"] = StringArray(e.members);
+            j["statements"] = StatementArray(e.statements);
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const PolicyUpdated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["type"] = PolicyTypeName(e.type);
+            j["statements"] = StatementArray(e.statements);
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const PolicyMembersAdded& e) {
+            j["id"] = e.id;
+            j["members"] = StringArray(e.members);
+          },
+          [&](const PolicyMembersRemoved& e) {
+            j["id"] = e.id;
+            j["members"] = StringArray(e.members);
+          },
+          [&](const PolicyDeleted& e) { j["id"] = e.id; },
+          [&](const RoleCreated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["type"] = PolicyTypeName(e.type);
+            j["actions"] = StringArray(e.actions);
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const RoleUpdated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["type"] = PolicyTypeName(e.type);
+            j["actions"] = StringArray(e.actions);
+            j["projects"] = StringArray(e.projects);
+          },
+          [&](const RoleDeleted& e) { j["id"] = e.id; },
+          [&](const ProjectCreated& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+            j["type"] = PolicyTypeName(e.type);
+          },
+          [&](const ProjectRenamed& e) {
+            j["id"] = e.id;
+            j["name"] = e.name;
+          },
+          [&](const ProjectDeleted& e) { j["id"] = e.id; },
+      },
+      event);
+  return j;
+}
+
+Json EventObject(const RecordedEvent& e, bool with_stream) {
+  Json j = Json::object();
+  j["seq"] = e.seq;
+  j["type"] = EventTypeName(e.event);
+  j["recorded_at"] = FormatRfc3339(e.recorded_at, /*seconds_only=*/false);
+  j["actor"] = e.meta.actor;
+  j["request_id"] = e.meta.request_id;
+  j["source"] = e.meta.source;
+  if (with_stream) j["stream"] = e.stream;
+  j["stream_version"] = e.stream_version;
+  j["data"] = EventData(e.event);
+  return j;
+}
+
+// ----------------------------------------------------------------- parsing
+
+Status BadJson(std::string what) {
+  return InvalidArgumentError("invalid JSON body: " + std::move(what));
+}
+
+// A SAX pass before the DOM is built: bounds nesting (so a 10,000-deep
+// "[[[[" costs nothing), refuses duplicate keys and NUL in strings, and
+// turns syntax errors into a message that echoes no part of the body.
+class Checker final : public nlohmann::json_sax<Json> {
+ public:
+  Status status;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t& s) override { return CheckString(s); }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
+    return Enter();
+  }
+  bool key(string_t& k) override {
+    if (!CheckString(k)) return false;
+    if (!keys_.back().insert(k).second) {
+      status = BadJson("duplicate key \"" + k + "\"");
+      return false;
+    }
+    return true;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    keys_.emplace_back();  // keeps keys_ and depth aligned
+    return Enter();
+  }
+  bool end_array() override {
+    keys_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    if (status.ok()) {
+      status = BadJson("syntax error at byte " + std::to_string(position));
+    }
+    return false;
+  }
+
+ private:
+  bool Enter() {
+    if (++depth_ > kMaxJsonDepth) {
+      status = BadJson("nesting deeper than " + std::to_string(kMaxJsonDepth) +
+                       " levels");
+      return false;
+    }
+    return true;
+  }
+  bool CheckString(const std::string& s) {
+    if (s.find('\0') != std::string::npos) {
+      status = BadJson("strings must not contain NUL (\\u0000)");
+      return false;
+    }
+    return true;
+  }
+
+  int depth_ = 0;
+  std::vector<std::set<std::string>> keys_;
+};
+
+bool IsBlankBody(std::string_view body) {
+  for (char c : body) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+  }
+  return true;
+}
+
+// The body as a JSON object; empty body -> {}.
+StatusOr<Json> ParseObject(std::string_view body) {
+  if (IsBlankBody(body)) return Json::object();
+  Checker checker;
+  const bool ok = Json::sax_parse(body.begin(), body.end(), &checker,
+                                  Json::input_format_t::json,
+                                  /*strict=*/true);
+  if (!ok || !checker.status.ok()) {
+    return checker.status.ok() ? BadJson("syntax error") : checker.status;
+  }
+  Json j = Json::parse(body.begin(), body.end(), nullptr,
+                       /*allow_exceptions=*/false);
+  if (j.is_discarded()) return BadJson("syntax error");
+  if (!j.is_object()) return BadJson("the top level must be an object");
+  return j;
+}
+
+struct FieldSpec {
+  std::string_view proto;  // "skip_policies"
+  std::string_view json;   // "skipPolicies" (== proto when no underscore)
+};
+
+// Reads one message object: maps keys to known fields (by proto or JSON
+// name), refuses unknown keys unless lax, then offers typed getters. A
+// getter leaves its output untouched when the field is absent or null.
+class MessageReader {
+ public:
+  MessageReader(std::string_view message, bool lax)
+      : message_(std::string(kProtoPackage) + std::string(message)),
+        lax_(lax) {}
+
+  Status Open(const Json& obj, std::initializer_list<FieldSpec> fields) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      const std::string& key = it.key();
+      const FieldSpec* spec = nullptr;
+      for (const FieldSpec& f : fields) {
+        if (key == f.proto || key == f.json) {
+          spec = &f;
+          break;
+        }
+      }
+      if (spec == nullptr) {
+        if (lax_) continue;
+        return InvalidArgumentError("unknown field \"" + key + "\" in " +
+                                    message_);
+      }
+      auto [pos, inserted] = found_.emplace(spec->proto, Entry{key, &*it});
+      if (!inserted) {
+        return InvalidArgumentError("field \"" + std::string(spec->proto) +
+                                    "\" given twice (as \"" + pos->second.key +
+                                    "\" and \"" + key + "\") in " + message_);
+      }
+    }
+    return OkStatus();
+  }
+
+  Status String(std::string_view field, std::string* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_string()) return WrongType(*e, "a string");
+    *out = e->value->get_ref<const std::string&>();
+    return OkStatus();
+  }
+
+  Status Bool(std::string_view field, bool* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_boolean()) return WrongType(*e, "true or false");
+    *out = e->value->get<bool>();
+    return OkStatus();
+  }
+
+  // google.protobuf.BoolValue: absent or null -> nullopt.
+  Status OptionalBool(std::string_view field, std::optional<bool>* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_boolean()) return WrongType(*e, "true, false or null");
+    *out = e->value->get<bool>();
+    return OkStatus();
+  }
+
+  Status Strings(std::string_view field, StringList* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_array()) return WrongType(*e, "an array of strings");
+    StringList list;
+    list.reserve(e->value->size());
+    for (const Json& item : *e->value) {
+      if (!item.is_string()) return WrongType(*e, "an array of strings");
+      list.push_back(item.get_ref<const std::string&>());
+    }
+    *out = std::move(list);
+    return OkStatus();
+  }
+
+  // An array of objects, each handed to `decode`.
+  template <typename T, typename F>
+  Status Messages(std::string_view field, std::vector<T>* out,
+                  F&& decode) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_array()) return WrongType(*e, "an array of objects");
+    std::vector<T> list;
+    list.reserve(e->value->size());
+    for (const Json& item : *e->value) {
+      if (!item.is_object()) return WrongType(*e, "an array of objects");
+      T value;
+      IAM_RETURN_IF_ERROR(decode(item, &value));
+      list.push_back(std::move(value));
+    }
+    *out = std::move(list);
+    return OkStatus();
+  }
+
+  // chef.automate.api.iam.v2.Statement.Effect: by name or number.
+  Status EffectField(std::string_view field, Effect* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    const Json& v = *e->value;
+    if (v.is_string()) {
+      const std::string& name = v.get_ref<const std::string&>();
+      if (name == "ALLOW") {
+        *out = Effect::kAllow;
+      } else if (name == "DENY") {
+        *out = Effect::kDeny;
+      } else {
+        return InvalidArgumentError(
+            "invalid value for enum field \"" + e->key + "\" in " + message_ +
+            ": unknown value \"" + name +
+            "\" for enum chef.automate.api.iam.v2.Statement.Effect");
+      }
+      return OkStatus();
+    }
+    if (v.is_number_integer()) {
+      // is_number_integer covers both signed and unsigned storage.
+      const bool is_zero = v.is_number_unsigned()
+                               ? v.get<uint64_t>() == 0
+                               : v.get<int64_t>() == 0;
+      const bool is_one = v.is_number_unsigned() ? v.get<uint64_t>() == 1
+                                                 : v.get<int64_t>() == 1;
+      if (is_zero) {
+        *out = Effect::kAllow;
+        return OkStatus();
+      }
+      if (is_one) {
+        *out = Effect::kDeny;
+        return OkStatus();
+      }
+      return InvalidArgumentError(
+          "invalid value for enum field \"" + e->key + "\" in " + message_ +
+          ": unknown number for enum chef.automate.api.iam.v2.Statement.Effect");
+    }
+    return WrongType(*e, "\"ALLOW\", \"DENY\", 0 or 1");
+  }
+
+  bool lax() const { return lax_; }
+
+ private:
+  struct Entry {
+    std::string key;  // as the client wrote it
+    const Json* value;
+  };
+
+  const Entry* Get(std::string_view field) const {
+    auto it = found_.find(field);
+    if (it == found_.end() || it->second.value->is_null()) return nullptr;
+    return &it->second;
+  }
+
+  Status WrongType(const Entry& e, std::string_view expected) const {
+    return InvalidArgumentError("invalid value for field \"" + e.key +
+                                "\" in " + message_ + ": expected " +
+                                std::string(expected));
+  }
+
+  std::string message_;
+  bool lax_;
+  std::map<std::string_view, Entry, std::less<>> found_;
+};
+
+Status DecodeStatement(const Json& obj, bool lax, Statement* out) {
+  MessageReader r("Statement", lax);
+  IAM_RETURN_IF_ERROR(r.Open(obj, {{"effect", "effect"},
+                                   {"actions", "actions"},
+                                   {"role", "role"},
+                                   {"resources", "resources"},
+                                   {"projects", "projects"}}));
+  IAM_RETURN_IF_ERROR(r.EffectField("effect", &out->effect));
+  IAM_RETURN_IF_ERROR(r.Strings("actions", &out->actions));
+  IAM_RETURN_IF_ERROR(r.String("role", &out->role));
+  IAM_RETURN_IF_ERROR(r.Strings("resources", &out->resources));
+  IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+  return OkStatus();
+}
+
+Status ReadStatements(const MessageReader& r, std::vector<Statement>* out) {
+  const bool lax = r.lax();
+  return r.Messages<Statement>(
+      "statements", out, [lax](const Json& item, Statement* s) {
+        return DecodeStatement(item, lax, s);
+      });
+}
+
+// Runs `decode` over the parsed body, converting any stray library
+// exception into InvalidArgument (our interfaces never throw).
+template <typename T, typename F>
+StatusOr<T> DecodeBody(std::string_view body, F&& decode) {
+  try {
+    StatusOr<Json> j = ParseObject(body);
+    if (!j.ok()) return j.status();
+    T out{};
+    Status s = decode(*j, &out);
+    if (!s.ok()) return s;
+    return out;
+  } catch (const std::exception&) {
+    return BadJson("could not be decoded");
+  }
+}
+
+template <typename T>
+StatusOr<T> DecodeMembers(std::string_view body, bool lax,
+                          std::string_view path_id, std::string_view message) {
+  return DecodeBody<T>(body, [&](const Json& j, T* out) {
+    MessageReader r(message, lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"}, {"members", "members"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.Strings("members", &out->members));
+    out->id = std::string(path_id);
+    return OkStatus();
+  });
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ errors
+
+int HttpStatusFromCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kCancelled:
+      return 408;
+    case StatusCode::kUnknown:
+      return 500;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kFailedPrecondition:
+      return 400;
+    case StatusCode::kAborted:
+      return 409;
+    case StatusCode::kOutOfRange:
+      return 400;
+    case StatusCode::kUnimplemented:
+      return 501;
+    case StatusCode::kInternal:
+      return 500;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDataLoss:
+      return 500;
+    case StatusCode::kUnauthenticated:
+      return 401;
+  }
+  return 500;
+}
+
+Status IfMatchFailedError(std::string_view detail) {
+  std::string m(kIfMatchFailedPrefix);
+  if (!detail.empty()) {
+    m += ": ";
+    m += detail;
+  }
+  return FailedPreconditionError(std::move(m));
+}
+
+bool IsIfMatchFailed(const Status& status) {
+  return status.code() == StatusCode::kFailedPrecondition &&
+         status.message().compare(0, kIfMatchFailedPrefix.size(),
+                                  kIfMatchFailedPrefix) == 0;
+}
+
+int HttpStatusFor(const Status& status) {
+  if (IsIfMatchFailed(status)) return 412;
+  return HttpStatusFromCode(status.code());
+}
+
+std::string PublicMessage(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInternal:
+    case StatusCode::kUnknown:
+    case StatusCode::kDataLoss:
+      return "internal error";
+    default:
+      return status.message();
+  }
+}
+
+std::string ErrorBody(const Status& status, bool pretty) {
+  const std::string m = PublicMessage(status);
+  Json j = Json::object();
+  j["error"] = m;
+  j["code"] = static_cast<int>(status.code());
+  j["message"] = m;
+  j["details"] = Json::array();
+  return Dump(j, pretty);
+}
+
+HttpResponse ErrorResponse(const Status& status, bool pretty) {
+  HttpResponse r;
+  r.status = HttpStatusFor(status);
+  r.headers.emplace("Content-Type", "application/json");
+  r.body = ErrorBody(status, pretty);
+  return r;
+}
+
+HttpResponse JsonResponse(std::string body, int status) {
+  HttpResponse r;
+  r.status = status;
+  r.headers.emplace("Content-Type", "application/json");
+  r.body = std::move(body);
+  return r;
+}
+
+// ---------------------------------------------------------------- encoding
+
+std::string_view PolicyTypeName(PolicyType type) {
+  return type == PolicyType::kChefManaged ? "CHEF_MANAGED" : "CUSTOM";
+}
+
+std::string_view EffectName(Effect effect) {
+  return effect == Effect::kDeny ? "DENY" : "ALLOW";
+}
+
+std::string TokenJson(const Token& token, std::string_view value,
+                      bool pretty) {
+  Json j = Json::object();
+  j["token"] = TokenObject(token, value);
+  return Dump(j, pretty);
+}
+
+std::string TokenListJson(const std::vector<TokenWithValue>& tokens,
+                          bool pretty) {
+  Json a = Json::array();
+  for (const TokenWithValue& t : tokens) {
+    if (t.token != nullptr) a.push_back(TokenObject(*t.token, t.value));
+  }
+  Json j = Json::object();
+  j["tokens"] = std::move(a);
+  return Dump(j, pretty);
+}
+
+std::string PolicyJson(const Policy& policy, bool pretty) {
+  Json j = Json::object();
+  j["policy"] = PolicyObject(policy);
+  return Dump(j, pretty);
+}
+
+std::string PolicyListJson(const std::vector<const Policy*>& policies,
+                           bool pretty) {
+  Json a = Json::array();
+  for (const Policy* p : policies) {
+    if (p != nullptr) a.push_back(PolicyObject(*p));
+  }
+  Json j = Json::object();
+  j["policies"] = std::move(a);
+  return Dump(j, pretty);
+}
+
+std::string RoleJson(const Role& role, bool pretty) {
+  Json j = Json::object();
+  j["role"] = RoleObject(role);
+  return Dump(j, pretty);
+}
+
+std::string RoleListJson(const std::vector<const Role*>& roles, bool pretty) {
+  Json a = Json::array();
+  for (const Role* r : roles) {
+    if (r != nullptr) a.push_back(RoleObject(*r));
+  }
+  Json j = Json::object();
+  j["roles"] = std::move(a);
+  return Dump(j, pretty);
+}
+
+std::string ProjectJson(const Project& project, bool pretty) {
+  Json j = Json::object();
+  j["project"] = ProjectObject(project);
+  return Dump(j, pretty);
+}
+
+std::string ProjectListJson(const std::vector<const Project*>& projects,
+                            bool pretty) {
+  Json a = Json::array();
+  for (const Project* p : projects) {
+    if (p != nullptr) a.push_back(ProjectObject(*p));
+  }
+  Json j = Json::object();
+  j["projects"] = std::move(a);
+  return Dump(j, pretty);
+}
+
+std::string MembersJson(const StringList& members, bool pretty) {
+  Json j = Json::object();
+  j["members"] = StringArray(members);
+  return Dump(j, pretty);
+}
+
+std::string PolicyVersionJson(bool pretty) {
+  Json v = Json::object();
+  v["major"] = "V2";
+  v["minor"] = "V1";
+  Json j = Json::object();
+  j["version"] = std::move(v);
+  return Dump(j, pretty);
+}
+
+std::string EmptyJson(bool pretty) { return Dump(Json::object(), pretty); }
+
+std::string EndpointsJson(const std::map<std::string, MethodsAllowed>& eps,
+                          bool pretty) {
+  Json endpoints = Json::object();
+  for (const auto& [path, m] : eps) {
+    Json e = Json::object();
+    e["get"] = m.get;
+    e["put"] = m.put;
+    e["post"] = m.post;
+    e["delete"] = m.del;
+    e["patch"] = m.patch;
+    endpoints[path] = std::move(e);
+  }
+  Json j = Json::object();
+  j["endpoints"] = std::move(endpoints);
+  return Dump(j, pretty);
+}
+
+std::string EventJson(const RecordedEvent& event, bool with_stream,
+                      bool pretty) {
+  return Dump(EventObject(event, with_stream), pretty);
+}
+
+std::string HistoryJson(const std::vector<RecordedEvent>& events,
+                        bool pretty) {
+  Json a = Json::array();
+  for (const RecordedEvent& e : events) a.push_back(EventObject(e, false));
+  Json j = Json::object();
+  j["events"] = std::move(a);
+  return Dump(j, pretty);
+}
+
+std::string EventFeedJson(const std::vector<RecordedEvent>& events,
+                          uint64_t next, bool pretty) {
+  Json a = Json::array();
+  for (const RecordedEvent& e : events) a.push_back(EventObject(e, true));
+  Json j = Json::object();
+  j["events"] = std::move(a);
+  j["next"] = next;
+  return Dump(j, pretty);
+}
+
+// ---------------------------------------------------------------- decoding
+
+StatusOr<CreateTokenRequest> DecodeCreateToken(std::string_view body,
+                                               bool lax) {
+  return DecodeBody<CreateTokenRequest>(
+      body, [&](const Json& j, CreateTokenRequest* out) {
+        MessageReader r("CreateTokenReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                       {"name", "name"},
+                                       {"active", "active"},
+                                       {"value", "value"},
+                                       {"projects", "projects"}}));
+        IAM_RETURN_IF_ERROR(r.String("id", &out->cmd.id));
+        IAM_RETURN_IF_ERROR(r.String("name", &out->cmd.name));
+        IAM_RETURN_IF_ERROR(r.OptionalBool("active", &out->cmd.active));
+        IAM_RETURN_IF_ERROR(r.String("value", &out->value));
+        IAM_RETURN_IF_ERROR(r.Strings("projects", &out->cmd.projects));
+        return OkStatus();
+      });
+}
+
+StatusOr<UpdateToken> DecodeUpdateToken(std::string_view body, bool lax,
+                                        std::string_view path_id) {
+  return DecodeBody<UpdateToken>(body, [&](const Json& j, UpdateToken* out) {
+    MessageReader r("UpdateTokenReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                   {"name", "name"},
+                                   {"active", "active"},
+                                   {"projects", "projects"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.OptionalBool("active", &out->active));
+    IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    out->id = std::string(path_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<CreatePolicy> DecodeCreatePolicy(std::string_view body, bool lax) {
+  return DecodeBody<CreatePolicy>(body, [&](const Json& j, CreatePolicy* out) {
+    MessageReader r("CreatePolicyReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                   {"name", "name"},
+                                   {"members", "members"},
+                                   {"statements", "statements"},
+                                   {"projects", "projects"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.Strings("members", &out->members));
+    IAM_RETURN_IF_ERROR(ReadStatements(r, &out->statements));
+    IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    return OkStatus();
+  });
+}
+
+StatusOr<UpdatePolicy> DecodeUpdatePolicy(std::string_view body, bool lax,
+                                          std::string_view path_id) {
+  return DecodeBody<UpdatePolicy>(body, [&](const Json& j, UpdatePolicy* out) {
+    MessageReader r("UpdatePolicyReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                   {"name", "name"},
+                                   {"members", "members"},
+                                   {"statements", "statements"},
+                                   {"projects", "projects"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.Strings("members", &out->members));
+    IAM_RETURN_IF_ERROR(ReadStatements(r, &out->statements));
+    IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    out->id = std::string(path_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<ReplacePolicyMembers> DecodeReplacePolicyMembers(
+    std::string_view body, bool lax, std::string_view path_id) {
+  return DecodeMembers<ReplacePolicyMembers>(body, lax, path_id,
+                                             "ReplacePolicyMembersReq");
+}
+
+StatusOr<AddPolicyMembers> DecodeAddPolicyMembers(std::string_view body,
+                                                  bool lax,
+                                                  std::string_view path_id) {
+  return DecodeMembers<AddPolicyMembers>(body, lax, path_id,
+                                         "AddPolicyMembersReq");
+}
+
+StatusOr<RemovePolicyMembers> DecodeRemovePolicyMembers(
+    std::string_view body, bool lax, std::string_view path_id) {
+  return DecodeMembers<RemovePolicyMembers>(body, lax, path_id,
+                                            "RemovePolicyMembersReq");
+}
+
+StatusOr<CreateRole> DecodeCreateRole(std::string_view body, bool lax) {
+  return DecodeBody<CreateRole>(body, [&](const Json& j, CreateRole* out) {
+    MessageReader r("CreateRoleReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                   {"name", "name"},
+                                   {"actions", "actions"},
+                                   {"projects", "projects"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.Strings("actions", &out->actions));
+    IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    return OkStatus();
+  });
+}
+
+StatusOr<UpdateRole> DecodeUpdateRole(std::string_view body, bool lax,
+                                      std::string_view path_id) {
+  return DecodeBody<UpdateRole>(body, [&](const Json& j, UpdateRole* out) {
+    MessageReader r("UpdateRoleReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                   {"name", "name"},
+                                   {"actions", "actions"},
+                                   {"projects", "projects"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.Strings("actions", &out->actions));
+    IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    out->id = std::string(path_id);
+    return OkStatus();
+  });
+}
+
+StatusOr<CreateProject> DecodeCreateProject(std::string_view body, bool lax) {
+  return DecodeBody<CreateProject>(
+      body, [&](const Json& j, CreateProject* out) {
+        MessageReader r("CreateProjectReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
+                                       {"name", "name"},
+                                       {"skip_policies", "skipPolicies"}}));
+        IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+        IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+        IAM_RETURN_IF_ERROR(r.Bool("skip_policies", &out->skip_policies));
+        return OkStatus();
+      });
+}
+
+StatusOr<UpdateProject> DecodeUpdateProject(std::string_view body, bool lax,
+                                            std::string_view path_id) {
+  return DecodeBody<UpdateProject>(
+      body, [&](const Json& j, UpdateProject* out) {
+        MessageReader r("UpdateProjectReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"}, {"name", "name"}}));
+        IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+        IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+        out->id = std::string(path_id);
+        return OkStatus();
+      });
+}
+
+StatusOr<IntrospectSomeRequest> DecodeIntrospectSome(std::string_view body,
+                                                     bool lax) {
+  return DecodeBody<IntrospectSomeRequest>(
+      body, [&](const Json& j, IntrospectSomeRequest* out) {
+        MessageReader r("IntrospectSomeReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"paths", "paths"}}));
+        IAM_RETURN_IF_ERROR(r.Strings("paths", &out->paths));
+        return OkStatus();
+      });
+}
+
+StatusOr<IntrospectRequest> DecodeIntrospect(std::string_view body, bool lax) {
+  return DecodeBody<IntrospectRequest>(
+      body, [&](const Json& j, IntrospectRequest* out) {
+        MessageReader r("IntrospectReq", lax);
+        IAM_RETURN_IF_ERROR(
+            r.Open(j, {{"path", "path"}, {"parameters", "parameters"}}));
+        IAM_RETURN_IF_ERROR(r.String("path", &out->path));
+        IAM_RETURN_IF_ERROR(r.Strings("parameters", &out->parameters));
+        return OkStatus();
+      });
+}
+
+StatusOr<DecodedCommand> DecodeCommand(RouteId route, std::string_view body,
+                                       bool lax, std::string_view path_id) {
+  auto wrap = [](auto decoded) -> StatusOr<DecodedCommand> {
+    if (!decoded.ok()) return decoded.status();
+    return DecodedCommand{Command(std::move(decoded).value()), ""};
+  };
+  const std::string id(path_id);
+  switch (route) {
+    case RouteId::kCreateToken: {
+      auto d = DecodeCreateToken(body, lax);
+      if (!d.ok()) return d.status();
+      return DecodedCommand{Command(std::move(d->cmd)), std::move(d->value)};
+    }
+    case RouteId::kUpdateToken:
+      return wrap(DecodeUpdateToken(body, lax, path_id));
+    case RouteId::kDeleteToken:
+      return DecodedCommand{Command(DeleteToken{id}), ""};
+    case RouteId::kCreatePolicy:
+      return wrap(DecodeCreatePolicy(body, lax));
+    case RouteId::kUpdatePolicy:
+      return wrap(DecodeUpdatePolicy(body, lax, path_id));
+    case RouteId::kDeletePolicy:
+      return DecodedCommand{Command(DeletePolicy{id}), ""};
+    case RouteId::kReplacePolicyMembers:
+      return wrap(DecodeReplacePolicyMembers(body, lax, path_id));
+    case RouteId::kAddPolicyMembers:
+      return wrap(DecodeAddPolicyMembers(body, lax, path_id));
+    case RouteId::kRemovePolicyMembers:
+      return wrap(DecodeRemovePolicyMembers(body, lax, path_id));
+    case RouteId::kCreateRole:
+      return wrap(DecodeCreateRole(body, lax));
+    case RouteId::kUpdateRole:
+      return wrap(DecodeUpdateRole(body, lax, path_id));
+    case RouteId::kDeleteRole:
+      return DecodedCommand{Command(DeleteRole{id}), ""};
+    case RouteId::kCreateProject:
+      return wrap(DecodeCreateProject(body, lax));
+    case RouteId::kUpdateProject:
+      return wrap(DecodeUpdateProject(body, lax, path_id));
+    case RouteId::kDeleteProject:
+      return DecodedCommand{Command(DeleteProject{id}), ""};
+    default:
+      return InvalidArgumentError("not a command route");
+  }
+}
+
+}  // namespace iam::api

@@ -1,0 +1,617 @@
+#include "api/router.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "api/json_codec.h"
+
+namespace iam::api {
+namespace {
+
+// The table. Paths are spelled out in full so that it reads like §10.
+const std::vector<RouteInfo>& Table() {
+  static const std::vector<RouteInfo>* const table = [] {
+    using R = RouteId;
+    auto* t = new std::vector<RouteInfo>{
+        // ------------------------------------------------------- tokens
+        {R::kCreateToken, "Tokens/CreateToken", "POST", "/apis/iam/v2/tokens",
+         "iam:tokens", "iam:tokens:create", true},
+        {R::kListTokens, "Tokens/ListTokens", "GET", "/apis/iam/v2/tokens",
+         "iam:tokens", "iam:tokens:list"},
+        {R::kGetToken, "Tokens/GetToken", "GET", "/apis/iam/v2/tokens/{id}",
+         "iam:tokens:{id}", "iam:tokens:get"},
+        {R::kUpdateToken, "Tokens/UpdateToken", "PUT",
+         "/apis/iam/v2/tokens/{id}", "iam:tokens:{id}", "iam:tokens:update",
+         true},
+        {R::kDeleteToken, "Tokens/DeleteToken", "DELETE",
+         "/apis/iam/v2/tokens/{id}", "iam:tokens:{id}", "iam:tokens:delete"},
+        // ----------------------------------------------------- policies
+        {R::kCreatePolicy, "Policies/CreatePolicy", "POST",
+         "/apis/iam/v2/policies", "iam:policies", "iam:policies:create", true},
+        {R::kListPolicies, "Policies/ListPolicies", "GET",
+         "/apis/iam/v2/policies", "iam:policies", "iam:policies:list"},
+        {R::kGetPolicy, "Policies/GetPolicy", "GET",
+         "/apis/iam/v2/policies/{id}", "iam:policies:{id}",
+         "iam:policies:get"},
+        {R::kUpdatePolicy, "Policies/UpdatePolicy", "PUT",
+         "/apis/iam/v2/policies/{id}", "iam:policies:{id}",
+         "iam:policies:update", true},
+        {R::kDeletePolicy, "Policies/DeletePolicy", "DELETE",
+         "/apis/iam/v2/policies/{id}", "iam:policies:{id}",
+         "iam:policies:delete"},
+        {R::kGetPolicyVersion, "Policies/GetPolicyVersion", "GET",
+         "/apis/iam/v2/policy_version", "iam:policyVersion",
+         "iam:policies:get"},
+        // ---------------------------------------------- policy members
+        {R::kListPolicyMembers, "Policies/ListPolicyMembers", "GET",
+         "/apis/iam/v2/policies/{id}/members", "iam:policies:{id}:members",
+         "iam:policyMembers:get"},
+        {R::kReplacePolicyMembers, "Policies/ReplacePolicyMembers", "PUT",
+         "/apis/iam/v2/policies/{id}/members", "iam:policies:{id}:members",
+         "iam:policyMembers:update", true},
+        {R::kAddPolicyMembers, "Policies/AddPolicyMembers", "POST",
+         "/apis/iam/v2/policies/{id}/members:add", "iam:policies:{id}:members",
+         "iam:policyMembers:create", true},
+        {R::kRemovePolicyMembers, "Policies/RemovePolicyMembers", "POST",
+         "/apis/iam/v2/policies/{id}/members:remove",
+         "iam:policies:{id}:members", "iam:policyMembers:delete", true},
+        // -------------------------------------------------------- roles
+        {R::kCreateRole, "Policies/CreateRole", "POST", "/apis/iam/v2/roles",
+         "iam:roles", "iam:roles:create", true},
+        {R::kListRoles, "Policies/ListRoles", "GET", "/apis/iam/v2/roles",
+         "iam:roles", "iam:roles:list"},
+        {R::kGetRole, "Policies/GetRole", "GET", "/apis/iam/v2/roles/{id}",
+         "iam:roles:{id}", "iam:roles:get"},
+        {R::kUpdateRole, "Policies/UpdateRole", "PUT",
+         "/apis/iam/v2/roles/{id}", "iam:roles:{id}", "iam:roles:update",
+         true},
+        {R::kDeleteRole, "Policies/DeleteRole", "DELETE",
+         "/apis/iam/v2/roles/{id}", "iam:roles:{id}", "iam:roles:delete"},
+        // ----------------------------------------------------- projects
+        {R::kCreateProject, "Projects/CreateProject", "POST",
+         "/apis/iam/v2/projects", "iam:projects", "iam:projects:create", true},
+        {R::kListProjects, "Projects/ListProjects", "GET",
+         "/apis/iam/v2/projects", "iam:projects", "iam:projects:list"},
+        {R::kGetProject, "Projects/GetProject", "GET",
+         "/apis/iam/v2/projects/{id}", "iam:projects:{id}",
+         "iam:projects:get"},
+        {R::kUpdateProject, "Projects/UpdateProject", "PUT",
+         "/apis/iam/v2/projects/{id}", "iam:projects:{id}",
+         "iam:projects:update", true},
+        {R::kDeleteProject, "Projects/DeleteProject", "DELETE",
+         "/apis/iam/v2/projects/{id}", "iam:projects:{id}",
+         "iam:projects:delete"},
+        // ------------------------------------------------ introspection
+        {R::kIntrospectAllProjects, "Policies/IntrospectAllProjects", "GET",
+         "/apis/iam/v2/introspect_projects", "iam:introspect",
+         "iam:introspect:getAllProjects"},
+        {R::kIntrospectAll, "Authorization/IntrospectAll", "GET",
+         "/apis/iam/v2/introspect", "iam:introspect",
+         "iam:introspect:getAll"},
+        {R::kIntrospectSome, "Authorization/IntrospectSome", "POST",
+         "/apis/iam/v2/introspect_some", "iam:introspect",
+         "iam:introspect:getSome", true},
+        {R::kIntrospect, "Authorization/Introspect", "POST",
+         "/apis/iam/v2/introspect", "iam:introspect", "iam:introspect:get",
+         true},
+        // ---------------------------------------- API.md: history, feed
+        {R::kTokenHistory, "History/TokenHistory", "GET",
+         "/apis/iam/v2/tokens/{id}/history", "iam:tokens:{id}",
+         "iam:tokens:get"},
+        {R::kPolicyHistory, "History/PolicyHistory", "GET",
+         "/apis/iam/v2/policies/{id}/history", "iam:policies:{id}",
+         "iam:policies:get"},
+        {R::kRoleHistory, "History/RoleHistory", "GET",
+         "/apis/iam/v2/roles/{id}/history", "iam:roles:{id}",
+         "iam:roles:get"},
+        {R::kProjectHistory, "History/ProjectHistory", "GET",
+         "/apis/iam/v2/projects/{id}/history", "iam:projects:{id}",
+         "iam:projects:get"},
+        {R::kListEvents, "Events/ListEvents", "GET", "/apis/iam/v2/events",
+         "iam:events", "iam:events:list"},
+        // ------------------------------------------ API.md: operations
+        {R::kHealthz, "Ops/Healthz", "GET", "/healthz", "", "", false, false,
+         false},
+        {R::kReadyz, "Ops/Readyz", "GET", "/readyz", "", "", false, false,
+         false},
+        {R::kMetrics, "Ops/Metrics", "GET", "/metrics", "", "", false, false,
+         false},
+    };
+    return t;
+  }();
+  return *table;
+}
+
+// Splits "/a/b" into {"a", "b"}; "/" into {""}; "/a/" into {"a", ""}.
+// `path` starts with '/'.
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 1;
+  while (true) {
+    const size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) {
+      out.push_back(path.substr(start));
+      return out;
+    }
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' &&
+         segment.back() == '}';
+}
+
+std::string_view ParamName(std::string_view segment) {
+  return segment.substr(1, segment.size() - 2);
+}
+
+struct CompiledRoute {
+  const RouteInfo* info;
+  std::vector<std::string_view> segments;
+};
+
+const std::vector<CompiledRoute>& Compiled() {
+  static const std::vector<CompiledRoute>* const compiled = [] {
+    auto* c = new std::vector<CompiledRoute>;
+    for (const RouteInfo& r : Table()) {
+      c->push_back({&r, SplitPath(r.path)});
+    }
+    return c;
+  }();
+  return *compiled;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+RouteMatch BadTarget(std::string message) {
+  RouteMatch m;
+  m.outcome = MatchOutcome::kBadTarget;
+  m.status = InvalidArgumentError("invalid request path: " + std::move(message));
+  return m;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = HeaderNameLess::Lower(c);
+  return out;
+}
+
+// Go's mime.ParseMediaType, reduced to what we need: the lowercased type
+// before any ';'.
+std::string MediaType(std::string_view value) {
+  const size_t semi = value.find(';');
+  if (semi != std::string_view::npos) value = value.substr(0, semi);
+  return LowerAscii(Trim(value));
+}
+
+bool IsRegisteredMime(std::string_view v) {
+  return v == "*" || v == "application/json+lax" ||
+         v == "application/json+pretty";
+}
+
+}  // namespace
+
+const std::vector<RouteInfo>& AllRoutes() { return Table(); }
+
+const RouteInfo* FindRoute(RouteId id) {
+  for (const RouteInfo& r : Table()) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+const std::string& RouteMatch::Param(std::string_view name) const {
+  static const std::string* const kEmpty = new std::string;
+  auto it = params.find(std::string(name));
+  return it == params.end() ? *kEmpty : it->second;
+}
+
+std::optional<std::string> RouteMatch::Query(std::string_view key) const {
+  auto it = query.find(std::string(key));
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+bool RouteMatch::HasQuery(std::string_view key) const {
+  return query.find(std::string(key)) != query.end();
+}
+
+std::optional<std::string> PercentDecode(std::string_view in,
+                                         bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;  // truncated escape
+      const int hi = HexValue(in[i + 1]);
+      const int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+StatusOr<QueryParams> ParseQuery(std::string_view raw) {
+  QueryParams out;
+  size_t start = 0;
+  while (start <= raw.size()) {
+    size_t amp = raw.find('&', start);
+    if (amp == std::string_view::npos) amp = raw.size();
+    const std::string_view pair = raw.substr(start, amp - start);
+    start = amp + 1;
+    if (pair.empty()) {
+      if (amp == raw.size()) break;
+      continue;
+    }
+    // Go also splits on ';' historically; since Go 1.17 a ';' is an error.
+    if (pair.find(';') != std::string_view::npos) {
+      return InvalidArgumentError("invalid query string: ';' is not allowed");
+    }
+    const size_t eq = pair.find('=');
+    const std::string_view raw_key = pair.substr(0, eq);
+    const std::string_view raw_value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    auto key = PercentDecode(raw_key, true);
+    auto value = PercentDecode(raw_value, true);
+    if (!key || !value) {
+      return InvalidArgumentError("invalid query string: bad percent-encoding");
+    }
+    if (key->find('\0') != std::string::npos ||
+        value->find('\0') != std::string::npos) {
+      return InvalidArgumentError("invalid query string: NUL character");
+    }
+    out.emplace(std::move(*key), std::move(*value));
+    if (amp == raw.size()) break;
+  }
+  return out;
+}
+
+StatusOr<uint64_t> QueryUint(const QueryParams& query, std::string_view key,
+                             uint64_t default_value, uint64_t max) {
+  auto it = query.find(std::string(key));
+  if (it == query.end()) return default_value;
+  const std::string& v = it->second;
+  auto bad = [&] {
+    return InvalidArgumentError("invalid value for query parameter \"" +
+                                std::string(key) +
+                                "\": must be an integer between 0 and " +
+                                std::to_string(max));
+  };
+  if (v.empty() || v.size() > 20) return bad();
+  uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return bad();
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (n > (std::numeric_limits<uint64_t>::max() - digit) / 10) return bad();
+    n = n * 10 + digit;
+  }
+  if (n > max) return bad();
+  return n;
+}
+
+RouteMatch Match(std::string_view method, std::string_view target) {
+  // Origin-form only: absolute-form ("http://h/p"), authority-form and "*"
+  // are refused.
+  if (target.empty() || target.front() != '/') {
+    return BadTarget("the request target must start with '/'");
+  }
+  for (char c : target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F || c == '#') {
+      return BadTarget("forbidden character in the request target");
+    }
+  }
+  const size_t qmark = target.find('?');
+  const std::string_view raw_path = target.substr(0, qmark);
+  RouteMatch m;
+  if (qmark != std::string_view::npos) {
+    auto q = ParseQuery(target.substr(qmark + 1));
+    if (!q.ok()) {
+      RouteMatch bad;
+      bad.outcome = MatchOutcome::kBadTarget;
+      bad.status = q.status();
+      return bad;
+    }
+    m.query = std::move(*q);
+  }
+
+  std::vector<std::string> segments;
+  for (std::string_view raw : SplitPath(raw_path)) {
+    for (size_t i = 0; i + 2 < raw.size(); ++i) {
+      if (raw[i] == '%' && raw[i + 1] == '2' &&
+          (raw[i + 2] == 'F' || raw[i + 2] == 'f')) {
+        return BadTarget("encoded '/' inside a path segment");
+      }
+    }
+    auto decoded = PercentDecode(raw, false);
+    if (!decoded) return BadTarget("bad percent-encoding");
+    if (decoded->find('\0') != std::string::npos) {
+      return BadTarget("NUL character");
+    }
+    if (*decoded == "." || *decoded == "..") {
+      return BadTarget("'.' and '..' segments are not allowed");
+    }
+    if (!IsValidUtf8(*decoded)) return BadTarget("not valid UTF-8");
+    segments.push_back(std::move(*decoded));
+  }
+  for (const std::string& s : segments) {
+    m.path += '/';
+    m.path += s;
+  }
+
+  std::string allow;
+  for (const CompiledRoute& route : Compiled()) {
+    if (route.segments.size() != segments.size()) continue;
+    PathParams params;
+    bool path_matches = true;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const std::string_view tmpl = route.segments[i];
+      if (IsParam(tmpl)) {
+        if (segments[i].empty()) {
+          path_matches = false;
+          break;
+        }
+        params[std::string(ParamName(tmpl))] = segments[i];
+      } else if (tmpl != segments[i]) {
+        path_matches = false;
+        break;
+      }
+    }
+    if (!path_matches) continue;
+    if (route.info->method == method) {
+      m.outcome = MatchOutcome::kMatched;
+      m.route = route.info;
+      m.resource = ExpandResource(route.info->resource, params);
+      m.action = std::string(route.info->action);
+      m.params = std::move(params);
+      return m;
+    }
+    if (allow.find(route.info->method) == std::string::npos) {
+      if (!allow.empty()) allow += ", ";
+      allow += route.info->method;
+    }
+  }
+  if (!allow.empty()) {
+    m.outcome = MatchOutcome::kMethodNotAllowed;
+    m.allow = std::move(allow);
+  } else {
+    m.outcome = MatchOutcome::kNotFound;
+  }
+  return m;
+}
+
+HttpResponse RoutingErrorResponse(const RouteMatch& match) {
+  HttpResponse r;
+  switch (match.outcome) {
+    case MatchOutcome::kBadTarget:
+      return ErrorResponse(match.status.ok()
+                               ? InvalidArgumentError("invalid request path")
+                               : match.status,
+                           /*pretty=*/false);
+    case MatchOutcome::kMethodNotAllowed:
+      r.status = 405;
+      r.body = "Method Not Allowed\n";
+      r.headers.emplace("Allow", match.allow);
+      break;
+    case MatchOutcome::kNotFound:
+    case MatchOutcome::kMatched:  // a caller bug; answer as unknown
+      r.status = 404;
+      r.body = "Not Found\n";
+      break;
+  }
+  r.headers.emplace("Content-Type", "text/plain; charset=utf-8");
+  r.headers.emplace("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+Negotiation Negotiate(const Headers& headers, const QueryParams& query) {
+  Negotiation n;
+  std::string inbound;  // registered media type of Content-Type, or ""
+  for (std::string_view v : HeaderValues(headers, "content-type")) {
+    const std::string media = MediaType(v);
+    if (IsRegisteredMime(media)) {
+      inbound = media;
+      break;
+    }
+  }
+  n.lax = inbound == "application/json+lax";
+
+  const std::vector<std::string_view> accepts = HeaderValues(headers, "accept");
+  std::string outbound;
+  for (std::string_view v : accepts) {
+    if (IsRegisteredMime(v)) {
+      outbound = std::string(v);
+      break;
+    }
+  }
+  // Automate's ?pretty: only when the client did not ask for a type.
+  if (query.find("pretty") != query.end()) {
+    const std::string_view accept = HeaderValue(headers, "accept");
+    if (accept.empty() || accept == "*/*") {
+      outbound = "application/json+pretty";
+    }
+  }
+  if (outbound.empty()) outbound = inbound;  // grpc-gateway: outbound=inbound
+  n.pretty = outbound == "application/json+pretty";
+  return n;
+}
+
+std::vector<TemplateMatch> MatchTemplates(std::string_view concrete_path) {
+  std::vector<TemplateMatch> out;
+  if (concrete_path.empty() || concrete_path.front() != '/') return out;
+  const std::vector<std::string_view> segments = SplitPath(concrete_path);
+  for (const CompiledRoute& route : Compiled()) {
+    if (!route.info->introspectable) continue;
+    if (route.segments.size() != segments.size()) continue;
+    TemplateMatch tm;
+    tm.route = route.info;
+    bool ok = true;
+    for (size_t i = 0; i < segments.size() && ok; ++i) {
+      const std::string_view tmpl = route.segments[i];
+      if (IsParam(tmpl)) {
+        tm.params[std::string(ParamName(tmpl))] = std::string(segments[i]);
+      } else {
+        ok = tmpl == segments[i];
+      }
+    }
+    if (ok) out.push_back(std::move(tm));
+  }
+  return out;
+}
+
+std::vector<const RouteInfo*> RoutesWithLiteralPath(std::string_view path) {
+  std::vector<const RouteInfo*> out;
+  for (const RouteInfo& r : Table()) {
+    if (r.introspectable && r.path == path &&
+        r.path.find('{') == std::string_view::npos) {
+      out.push_back(&r);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> LiteralIntrospectablePaths() {
+  std::vector<std::string_view> out;
+  for (const RouteInfo& r : Table()) {
+    if (!r.introspectable || r.path.find('{') != std::string_view::npos) {
+      continue;
+    }
+    if (std::find(out.begin(), out.end(), r.path) == out.end()) {
+      out.push_back(r.path);
+    }
+  }
+  return out;
+}
+
+std::string ExpandResource(std::string_view resource_template,
+                           const PathParams& params) {
+  std::string out;
+  size_t i = 0;
+  while (i < resource_template.size()) {
+    const size_t open = resource_template.find('{', i);
+    if (open == std::string_view::npos) break;
+    const size_t close = resource_template.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.append(resource_template.substr(i, open - i));
+    auto it = params.find(
+        std::string(resource_template.substr(open + 1, close - open - 1)));
+    if (it != params.end()) out += it->second;
+    i = close + 1;
+  }
+  out.append(resource_template.substr(i));
+  return out;
+}
+
+StatusOr<std::string> HydrateResource(
+    std::string_view resource_template, const PathParams& path_params,
+    const std::vector<std::string>& parameters) {
+  PathParams explicit_params;
+  for (const std::string& p : parameters) {
+    const size_t eq = p.find('=');
+    std::string name = p.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : p.substr(eq + 1);
+    explicit_params.emplace(std::move(name), std::move(value));
+  }
+  std::string out;
+  std::vector<std::string> missing;
+  size_t i = 0;
+  while (i < resource_template.size()) {
+    const size_t open = resource_template.find('{', i);
+    if (open == std::string_view::npos) break;
+    const size_t close = resource_template.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.append(resource_template.substr(i, open - i));
+    const std::string name(
+        resource_template.substr(open + 1, close - open - 1));
+    const std::string* value = nullptr;
+    if (auto it = explicit_params.find(name); it != explicit_params.end()) {
+      value = &it->second;
+    } else if (auto pit = path_params.find(name); pit != path_params.end()) {
+      value = &pit->second;
+    }
+    if (value == nullptr) {
+      missing.push_back(name);
+    } else if (value->empty()) {
+      return InvalidArgumentError("parameter \"" + name +
+                                  "\" has empty value");
+    } else {
+      out += *value;
+    }
+    i = close + 1;
+  }
+  out.append(resource_template.substr(i));
+  if (!missing.empty()) {
+    std::string names;
+    for (const std::string& n : missing) {
+      if (!names.empty()) names += ", ";
+      names += n;
+    }
+    return InvalidArgumentError("missing parameter(s): " + names);
+  }
+  return out;
+}
+
+}  // namespace iam::api

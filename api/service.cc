@@ -1,0 +1,958 @@
+#include "api/service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "api/json_codec.h"
+#include "api/router.h"
+#include "core/authorize.h"
+#include "core/decide.h"
+#include "core/ids.h"
+
+namespace iam::api {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using projections::View;
+
+constexpr std::string_view kNotAuthenticated = "request not authenticated";
+constexpr std::string_view kPermissionDenied = "Permission Denied";
+constexpr uint64_t kFeedDefaultLimit = 100;
+constexpr uint64_t kFeedMaxLimit = 1000;
+constexpr uint64_t kFeedMaxWaitSeconds = 60;
+constexpr uint64_t kFeedMaxScan = 100000;  // events examined per request
+
+std::string KeyName(std::string_view token_id) {
+  return "token/" + std::string(token_id);
+}
+
+// The `projects` header (§2.3): comma-separated over all header lines,
+// trimmed, duplicates removed, empty entries dropped.
+StringList ProjectsHeader(const Headers& headers, bool* present) {
+  StringList out;
+  *present = HasHeader(headers, "projects");
+  for (std::string_view line : HeaderValues(headers, "projects")) {
+    size_t start = 0;
+    while (start <= line.size()) {
+      size_t comma = line.find(',', start);
+      if (comma == std::string_view::npos) comma = line.size();
+      std::string_view item = line.substr(start, comma - start);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+        item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+        item.remove_suffix(1);
+      if (!item.empty() &&
+          std::find(out.begin(), out.end(), item) == out.end()) {
+        out.emplace_back(item);
+      }
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+// If-Match: "3" (or 3, or W/"3"); nullopt when absent, error when malformed.
+StatusOr<std::optional<uint64_t>> IfMatch(const Headers& headers) {
+  if (!HasHeader(headers, "if-match")) return std::optional<uint64_t>();
+  std::string_view v = HeaderValue(headers, "if-match");
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+    v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 19 ||
+      v.find_first_not_of("0123456789") != std::string_view::npos) {
+    return InvalidArgumentError(
+        "If-Match must be an ETag returned by GET, e.g. \"3\"");
+  }
+  return std::optional<uint64_t>(std::stoull(std::string(v)));
+}
+
+std::string ETag(uint64_t version) {
+  return "\"" + std::to_string(version) + "\"";
+}
+
+std::string RequestId(const Headers& headers) {
+  std::string_view given = HeaderValue(headers, "x-request-id");
+  if (!given.empty() && given.size() <= 64 &&
+      std::all_of(given.begin(), given.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+               c == '_' || c == '.';
+      })) {
+    return std::string(given);
+  }
+  return eventstore::ToHex(eventstore::RandomBytes(8));
+}
+
+// The stream and not-found status of the object a route addresses.
+std::string StreamFor(RouteId route, const std::string& id) {
+  switch (route) {
+    case RouteId::kUpdateToken:
+    case RouteId::kDeleteToken:
+    case RouteId::kTokenHistory:
+      return "token/" + id;
+    case RouteId::kUpdatePolicy:
+    case RouteId::kDeletePolicy:
+    case RouteId::kReplacePolicyMembers:
+    case RouteId::kAddPolicyMembers:
+    case RouteId::kRemovePolicyMembers:
+    case RouteId::kPolicyHistory:
+      return "policy/" + id;
+    case RouteId::kUpdateRole:
+    case RouteId::kDeleteRole:
+    case RouteId::kRoleHistory:
+      return "role/" + id;
+    case RouteId::kUpdateProject:
+    case RouteId::kDeleteProject:
+    case RouteId::kProjectHistory:
+      return "project/" + id;
+    default:
+      return "";
+  }
+}
+
+const std::string& CommandId(const Command& cmd) {
+  return std::visit([](const auto& c) -> const std::string& { return c.id; },
+                    cmd);
+}
+
+// Counts requests by route and status, and their latency.
+class Metrics {
+ public:
+  static constexpr double kBuckets[] = {0.0001, 0.00025, 0.0005, 0.001,
+                                        0.0025, 0.005,   0.01,   0.025,
+                                        0.05,   0.1,     0.25,   1.0};
+  static constexpr size_t kNumBuckets = std::size(kBuckets);
+
+  void Record(std::string_view route, int status, double seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_[{std::string(route), status}]++;
+    auto& h = latency_[std::string(route)];
+    for (size_t i = 0; i < kNumBuckets; ++i)
+      if (seconds <= kBuckets[i]) h.buckets[i]++;
+    h.count++;
+    h.sum += seconds;
+  }
+
+  void Render(std::string& out) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    out += "# HELP iamledger_http_requests_total HTTP requests by route and "
+           "status.\n# TYPE iamledger_http_requests_total counter\n";
+    for (const auto& [key, n] : requests_) {
+      out += "iamledger_http_requests_total{route=\"" + key.first +
+             "\",code=\"" + std::to_string(key.second) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+    out += "# HELP iamledger_http_request_duration_seconds Request latency.\n"
+           "# TYPE iamledger_http_request_duration_seconds histogram\n";
+    char buf[64];
+    for (const auto& [route, h] : latency_) {
+      for (size_t i = 0; i < kNumBuckets; ++i) {
+        std::snprintf(buf, sizeof(buf), "%g", kBuckets[i]);
+        out += "iamledger_http_request_duration_seconds_bucket{route=\"" +
+               route + "\",le=\"" + buf + "\"} " +
+               std::to_string(h.buckets[i]) + "\n";
+      }
+      out += "iamledger_http_request_duration_seconds_bucket{route=\"" +
+             route + "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      std::snprintf(buf, sizeof(buf), "%.6f", h.sum);
+      out += "iamledger_http_request_duration_seconds_sum{route=\"" + route +
+             "\"} " + buf + "\n";
+      out += "iamledger_http_request_duration_seconds_count{route=\"" +
+             route + "\"} " + std::to_string(h.count) + "\n";
+    }
+  }
+
+ private:
+  struct Histogram {
+    uint64_t buckets[kNumBuckets] = {};
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+struct Service::Impl {
+  Impl(Service* owner, eventstore::EventStore* store,
+       projections::Projections* projections,
+       const eventstore::MasterKeys& keys, ServiceOptions options)
+      : owner(owner),
+        store(store),
+        projections(projections),
+        wrapping_key(keys.wrapping_key),
+        digester(keys.pepper),
+        options(options) {
+    feed_thread = std::thread([this] { FeedLoop(); });
+  }
+
+  ~Impl() { Shutdown(); }
+
+  // One request in flight.
+  struct Ctx {
+    HttpRequest req;
+    Responder respond;
+    RouteMatch match;
+    Negotiation neg;
+    std::string request_id;
+    std::string subject;
+    Caller caller;
+    std::optional<uint64_t> if_match;
+    SteadyClock::time_point start = SteadyClock::now();
+  };
+  using CtxPtr = std::shared_ptr<Ctx>;
+
+  // What a command needs besides the command itself.
+  struct Write {
+    Command command;
+    std::string token_value;  // CreateToken: the plaintext (never logged)
+    std::vector<std::pair<std::string, std::string>> key_puts;
+    std::vector<std::string> key_deletes;
+    int attempt = 0;
+  };
+
+  void Finish(const CtxPtr& ctx, HttpResponse response) {
+    double seconds =
+        std::chrono::duration<double>(SteadyClock::now() - ctx->start).count();
+    metrics.Record(ctx->match.route ? ctx->match.route->name : "unmatched",
+                   response.status, seconds);
+    response.headers.emplace("X-Request-Id", ctx->request_id);
+    ctx->respond(std::move(response));
+  }
+  void Fail(const CtxPtr& ctx, const Status& status) {
+    Finish(ctx, ErrorResponse(status, ctx->neg.pretty));
+  }
+  void Ok(const CtxPtr& ctx, std::string body) {
+    Finish(ctx, JsonResponse(std::move(body)));
+  }
+
+  // ---- pipeline -----------------------------------------------------------
+
+  void Handle(HttpRequest request, Responder respond) {
+    auto ctx = std::make_shared<Ctx>();
+    ctx->req = std::move(request);
+    ctx->respond = std::move(respond);
+    ctx->request_id = RequestId(ctx->req.headers);
+    ctx->match = Match(ctx->req.method, ctx->req.target);
+    if (!ctx->match.ok()) {
+      Finish(ctx, RoutingErrorResponse(ctx->match));
+      return;
+    }
+    ctx->neg = Negotiate(ctx->req.headers, ctx->match.query);
+    const RouteId route = ctx->match.id();
+    switch (route) {
+      case RouteId::kHealthz:
+        return Ok(ctx, "{\"status\":\"ok\"}");
+      case RouteId::kReadyz:
+        if (owner->ready_) return Ok(ctx, "{\"status\":\"ready\"}");
+        return Fail(ctx, UnavailableError("projections are catching up"));
+      case RouteId::kMetrics:
+        return Finish(ctx, MetricsResponse());
+      default:
+        break;
+    }
+
+    // 2. Body decoding precedes authentication (§1).
+    std::optional<Write> write;
+    if (IsCommandRoute(route)) {
+      auto decoded = DecodeCommand(route, ctx->req.body, ctx->neg.lax,
+                                   ctx->match.Param("id"));
+      if (!decoded.ok()) return Fail(ctx, decoded.status());
+      write.emplace();
+      write->command = std::move(decoded->command);
+      write->token_value = std::move(decoded->token_value);
+    }
+    std::optional<IntrospectSomeRequest> introspect_some;
+    std::optional<IntrospectRequest> introspect;
+    if (route == RouteId::kIntrospectSome) {
+      auto d = DecodeIntrospectSome(ctx->req.body, ctx->neg.lax);
+      if (!d.ok()) return Fail(ctx, d.status());
+      introspect_some = std::move(*d);
+    } else if (route == RouteId::kIntrospect) {
+      auto d = DecodeIntrospect(ctx->req.body, ctx->neg.lax);
+      if (!d.ok()) return Fail(ctx, d.status());
+      introspect = std::move(*d);
+    }
+
+    // 4. Authentication.
+    auto subject = Authenticate(ctx->req);
+    if (!subject.ok()) return Fail(ctx, subject.status());
+    ctx->subject = std::move(*subject);
+    ctx->caller.subjects = {ctx->subject};
+
+    // 5. Authorization of the route's (resource, action).
+    bool has_header = false;
+    StringList header = ProjectsHeader(ctx->req.headers, &has_header);
+    AuthzDecision authz = projections->Read([&](const View& v) {
+      return Authorize(v.state, AuthzRequest{ctx->caller.subjects,
+                                             ctx->match.resource,
+                                             ctx->match.action, has_header,
+                                             header});
+    });
+    if (!authz.allowed) {
+      return Fail(ctx, PermissionDeniedError(std::string(kPermissionDenied)));
+    }
+    ctx->caller.filter = std::move(authz.filter);
+
+    auto if_match = IfMatch(ctx->req.headers);
+    if (!if_match.ok()) return Fail(ctx, if_match.status());
+    ctx->if_match = *if_match;
+
+    if (write) return StartWrite(ctx, std::move(*write));
+    if (introspect_some) return IntrospectSome(ctx, *introspect_some);
+    if (introspect) return IntrospectOne(ctx, *introspect);
+    return Read(ctx);
+  }
+
+  static bool IsCommandRoute(RouteId r) {
+    switch (r) {
+      case RouteId::kCreateToken:
+      case RouteId::kUpdateToken:
+      case RouteId::kDeleteToken:
+      case RouteId::kCreatePolicy:
+      case RouteId::kUpdatePolicy:
+      case RouteId::kDeletePolicy:
+      case RouteId::kReplacePolicyMembers:
+      case RouteId::kAddPolicyMembers:
+      case RouteId::kRemovePolicyMembers:
+      case RouteId::kCreateRole:
+      case RouteId::kUpdateRole:
+      case RouteId::kDeleteRole:
+      case RouteId::kCreateProject:
+      case RouteId::kUpdateProject:
+      case RouteId::kDeleteProject:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // §3: x-data-collector-token, then api-token; the first non-empty header
+  // decides. The admin socket is local:admin.
+  StatusOr<std::string> Authenticate(const HttpRequest& req) {
+    if (req.remote == "unix") return std::string(kLocalAdminSubject);
+    for (std::string_view name : {"x-data-collector-token", "api-token"}) {
+      std::string_view value = HeaderValue(req.headers, name);
+      if (value.empty()) continue;
+      // A value in our format with a bad checksum is refused before any
+      // lookup (DESIGN.md §5).
+      if (value.starts_with("iam_") && value.size() == 53 &&
+          !eventstore::IsGeneratedTokenValue(value)) {
+        break;
+      }
+      std::string digest = digester.Digest(value);
+      std::optional<std::string> id =
+          projections->Read([&](const View& v) -> std::optional<std::string> {
+            const Token* t = v.ActiveTokenByDigest(digest);
+            if (t == nullptr) return std::nullopt;
+            return t->id;
+          });
+      if (!id) break;
+      return "token:" + *id;
+    }
+    return UnauthenticatedError(std::string(kNotAuthenticated));
+  }
+
+  // ---- writes ---------------------------------------------------------------
+
+  void StartWrite(const CtxPtr& ctx, Write write) {
+    if (auto* create = std::get_if<CreateToken>(&write.command)) {
+      Status s = PrepareSecret(*create, &write);
+      if (!s.ok()) return Fail(ctx, s);
+    }
+    if (std::holds_alternative<DeleteToken>(write.command)) {
+      write.key_deletes.push_back(KeyName(CommandId(write.command)));
+    }
+    Attempt(ctx, std::make_shared<Write>(std::move(write)));
+  }
+
+  // Generates (or takes) the value, seals it under a fresh data key and
+  // wraps that key; only the digest and the sealed value reach core.
+  Status PrepareSecret(CreateToken& cmd, Write* write) {
+    TokenSecret& secret = cmd.secret;
+    secret.supplied = !write->token_value.empty();
+    if (!secret.supplied) write->token_value = eventstore::GenerateTokenValue();
+    const std::string& value = write->token_value;
+    secret.length = value.size();
+    secret.acceptable = eventstore::IsAcceptableTokenValue(value);
+    if (!secret.acceptable) return OkStatus();  // core reports it in order
+    if (cmd.id.empty()) cmd.id = DeriveIdFromName(cmd.name);
+    secret.digest = digester.Digest(value);
+    std::string data_key = eventstore::RandomBytes(32);
+    IAM_ASSIGN_OR_RETURN(secret.sealed,
+                         eventstore::Seal(data_key, value, cmd.id));
+    IAM_ASSIGN_OR_RETURN(
+        std::string wrapped,
+        eventstore::Seal(wrapping_key, data_key, KeyName(cmd.id)));
+    write->key_puts.emplace_back(KeyName(cmd.id), std::move(wrapped));
+    return OkStatus();
+  }
+
+  void Attempt(const CtxPtr& ctx, std::shared_ptr<Write> write) {
+    const RouteId route = ctx->match.id();
+    Status precondition;
+    StatusOr<Decision> decision = projections->Read([&](const View& v) {
+      if (ctx->if_match) {
+        const std::string stream =
+            StreamFor(route, CommandId(write->command));
+        auto it = v.state.stream_versions.find(stream);
+        uint64_t current = it == v.state.stream_versions.end() ? 0 : it->second;
+        if (current != *ctx->if_match && current != 0) {
+          precondition = IfMatchFailedError(
+              stream + " is at version " + std::to_string(current));
+        }
+      }
+      return Decide(write->command, v.state, ctx->caller);
+    });
+    if (!decision.ok()) return Fail(ctx, decision.status());
+    if (!precondition.ok()) return Fail(ctx, precondition);
+    if (decision->events.empty()) {
+      return Answer(ctx, *write, projections->last_seq());
+    }
+    // The object the response shows (a derived token id is in the event).
+    std::string stream = StreamOf(decision->events.front());
+    eventstore::AppendRequest append;
+    append.meta = {ctx->subject, ctx->request_id, ctx->req.remote};
+    for (auto& [s, v] : decision->expected) append.expected.push_back({s, v});
+    append.events = std::move(decision->events);
+    append.key_puts = write->key_puts;
+    append.key_deletes = write->key_deletes;
+    store->AppendAsync(
+        std::move(append),
+        [this, ctx, write](StatusOr<eventstore::AppendResult> result) {
+          if (result.ok()) return Answer(ctx, *write, result->last_seq);
+          if (result.status().code() == StatusCode::kAborted) {
+            if (ctx->if_match) {
+              return Fail(ctx, IfMatchFailedError(result.status().message()));
+            }
+            if (++write->attempt < options.max_retries) {
+              return Attempt(ctx, write);  // decide again on the new state
+            }
+          }
+          Fail(ctx, result.status());
+        });
+  }
+
+  // The success response of a write (or of a write that changed nothing).
+  void Answer(const CtxPtr& ctx, const Write& write, uint64_t seq) {
+    const bool pretty = ctx->neg.pretty;
+    const std::string& id = CommandId(write.command);
+    std::string body;
+    std::optional<Token> token;
+    StatusOr<bool> found = projections->Read([&](const View& v) -> StatusOr<bool> {
+      const IamState& s = v.state;
+      return std::visit(
+          [&](const auto& cmd) -> StatusOr<bool> {
+            using T = std::decay_t<decltype(cmd)>;
+            if constexpr (std::is_same_v<T, CreateToken> ||
+                          std::is_same_v<T, UpdateToken>) {
+              auto it = s.tokens.find(id);
+              if (it == s.tokens.end()) return false;
+              token = it->second;
+            } else if constexpr (std::is_same_v<T, CreatePolicy> ||
+                                 std::is_same_v<T, UpdatePolicy>) {
+              auto it = s.policies.find(id);
+              if (it == s.policies.end()) return false;
+              body = PolicyJson(it->second, pretty);
+            } else if constexpr (std::is_same_v<T, ReplacePolicyMembers> ||
+                                 std::is_same_v<T, AddPolicyMembers> ||
+                                 std::is_same_v<T, RemovePolicyMembers>) {
+              auto it = s.policies.find(id);
+              if (it == s.policies.end()) return false;
+              body = MembersJson(SortedMembers(it->second.members), pretty);
+            } else if constexpr (std::is_same_v<T, CreateRole> ||
+                                 std::is_same_v<T, UpdateRole>) {
+              auto it = s.roles.find(id);
+              if (it == s.roles.end()) return false;
+              body = RoleJson(it->second, pretty);
+            } else if constexpr (std::is_same_v<T, CreateProject> ||
+                                 std::is_same_v<T, UpdateProject>) {
+              auto it = s.projects.find(id);
+              if (it == s.projects.end()) return false;
+              body = ProjectJson(it->second, pretty);
+            } else {
+              body = EmptyJson(pretty);  // every delete
+            }
+            return true;
+          },
+          write.command);
+    });
+    if (!found.ok() || !*found) {
+      return Fail(ctx, InternalError("written object " + id + " not found"));
+    }
+    if (token) {
+      std::string value;
+      if (std::holds_alternative<CreateToken>(write.command)) {
+        value = write.token_value;  // every mode shows it once, at creation
+      } else if (options.token_values == TokenValues::kReveal) {
+        auto revealed = RevealValue(*token);
+        if (!revealed.ok()) return Fail(ctx, revealed.status());
+        value = std::move(*revealed);
+      }
+      body = TokenJson(*token, value, pretty);
+    }
+    HttpResponse response = JsonResponse(std::move(body));
+    response.headers.emplace("X-Iam-Seq", std::to_string(seq));
+    Finish(ctx, std::move(response));
+  }
+
+  // The stored value of a token: its data key unwrapped, then opened.
+  StatusOr<std::string> RevealValue(const Token& token) {
+    const std::string key_name = KeyName(token.id);
+    IAM_ASSIGN_OR_RETURN(std::string wrapped, store->GetKey(key_name));
+    IAM_ASSIGN_OR_RETURN(std::string data_key,
+                         eventstore::Open(wrapping_key, wrapped, key_name));
+    return eventstore::Open(data_key, token.sealed_value, token.id);
+  }
+
+  std::string ValueFor(const Token& token) {
+    if (options.token_values != TokenValues::kReveal) return "";
+    auto v = RevealValue(token);
+    return v.ok() ? *v : "";
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  void Read(const CtxPtr& ctx) {
+    const bool pretty = ctx->neg.pretty;
+    const Caller& caller = ctx->caller;
+    const std::string& id = ctx->match.Param("id");
+    std::string etag;
+    switch (ctx->match.id()) {
+      case RouteId::kListTokens: {
+        std::vector<Token> tokens = projections->Read([&](const View& v) {
+          std::vector<Token> out;
+          for (const Token* t : ListVisibleTokens(v.state, caller))
+            out.push_back(*t);
+          return out;
+        });
+        std::vector<TokenWithValue> list;
+        list.reserve(tokens.size());
+        for (const auto& t : tokens) list.push_back({&t, ValueFor(t)});
+        return Ok(ctx, TokenListJson(list, pretty));
+      }
+      case RouteId::kGetToken: {
+        auto token = projections->Read([&](const View& v) -> StatusOr<Token> {
+          IAM_ASSIGN_OR_RETURN(const Token* t,
+                               GetVisibleToken(v.state, caller, id));
+          return *t;
+        });
+        if (!token.ok()) return Fail(ctx, token.status());
+        return OkWithETag(ctx, TokenJson(*token, ValueFor(*token), pretty),
+                          token->version);
+      }
+      case RouteId::kTokenHistory:
+      case RouteId::kPolicyHistory:
+      case RouteId::kRoleHistory:
+      case RouteId::kProjectHistory:
+        return History(ctx);
+      case RouteId::kListEvents:
+        return Feed(ctx);
+      case RouteId::kIntrospectAll:
+        return IntrospectSome(ctx, IntrospectSomeRequest{}, /*all=*/true);
+      default:
+        break;
+    }
+    // Everything else is serialized under the shared lock.
+    uint64_t version = 0;
+    StatusOr<std::string> body = projections->Read(
+        [&](const View& v) -> StatusOr<std::string> {
+          const IamState& s = v.state;
+          switch (ctx->match.id()) {
+            case RouteId::kListPolicies:
+              return PolicyListJson(ListVisiblePolicies(s, caller), pretty);
+            case RouteId::kGetPolicy: {
+              IAM_ASSIGN_OR_RETURN(const Policy* p,
+                                   GetVisiblePolicy(s, caller, id));
+              version = p->version;
+              return PolicyJson(*p, pretty);
+            }
+            case RouteId::kGetPolicyVersion:
+              return PolicyVersionJson(pretty);
+            case RouteId::kListPolicyMembers: {
+              IAM_ASSIGN_OR_RETURN(StringList m,
+                                   GetVisiblePolicyMembers(s, caller, id));
+              version = s.policies.at(id).version;
+              return MembersJson(m, pretty);
+            }
+            case RouteId::kListRoles:
+              return RoleListJson(ListVisibleRoles(s, caller), pretty);
+            case RouteId::kGetRole: {
+              IAM_ASSIGN_OR_RETURN(const Role* r,
+                                   GetVisibleRole(s, caller, id));
+              version = r->version;
+              return RoleJson(*r, pretty);
+            }
+            case RouteId::kListProjects:
+              return ProjectListJson(ListVisibleProjects(s, caller), pretty);
+            case RouteId::kGetProject: {
+              IAM_ASSIGN_OR_RETURN(const Project* p,
+                                   GetVisibleProject(s, caller, id));
+              version = p->version;
+              return ProjectJson(*p, pretty);
+            }
+            case RouteId::kIntrospectAllProjects: {
+              std::vector<Project> owned;
+              for (const auto& pid :
+                   IntrospectProjects(s, caller.subjects)) {
+                auto it = s.projects.find(pid);
+                if (it != s.projects.end()) {
+                  owned.push_back(it->second);
+                } else if (pid == kUnassignedProject) {
+                  owned.push_back(Project{pid, pid, PolicyType::kChefManaged});
+                }
+              }
+              std::vector<const Project*> list;
+              for (const auto& p : owned) list.push_back(&p);
+              return ProjectListJson(list, pretty);
+            }
+            default:
+              return InternalError("route has no handler");
+          }
+        });
+    if (!body.ok()) return Fail(ctx, body.status());
+    if (version > 0) return OkWithETag(ctx, std::move(*body), version);
+    Ok(ctx, std::move(*body));
+  }
+
+  void OkWithETag(const CtxPtr& ctx, std::string body, uint64_t version) {
+    HttpResponse response = JsonResponse(std::move(body));
+    response.headers.emplace("ETag", ETag(version));
+    Finish(ctx, std::move(response));
+  }
+
+  // Collects events from the store, filtered, up to `limit`.
+  struct CollectSink : EventSink {
+    size_t limit = 0;
+    uint64_t scanned = 0;  // highest seq examined
+    std::string type;
+    std::string stream;
+    std::vector<RecordedEvent> events;
+    Status Apply(const RecordedEvent& e) override {
+      scanned = e.seq;
+      if ((type.empty() || EventTypeName(e.event) == type) &&
+          (stream.empty() || e.stream == stream)) {
+        events.push_back(e);
+      }
+      if (events.size() >= limit) return Status(StatusCode::kCancelled, "");
+      return OkStatus();
+    }
+  };
+  static Status ReadInto(const eventstore::EventStore& store, uint64_t from,
+                         uint64_t to, CollectSink* sink) {
+    Status s = store.ReadFrom(from, sink, to);
+    return s.code() == StatusCode::kCancelled ? OkStatus() : s;
+  }
+
+  // GET /{kind}/{id}/history: readable after deletion; no secrets (the
+  // codec leaves digest and ciphertext out).
+  void History(const CtxPtr& ctx) {
+    const std::string& id = ctx->match.Param("id");
+    const RouteId route = ctx->match.id();
+    const std::string stream = StreamFor(route, id);
+    StatusOr<std::vector<uint64_t>> seqs = projections->Read(
+        [&](const View& v) -> StatusOr<std::vector<uint64_t>> {
+          const IamState& s = v.state;
+          // A live object must be visible to the caller; a deleted one
+          // keeps its history (auditing outlives the object).
+          Status visible;
+          auto it = v.history.find(stream);
+          switch (route) {
+            case RouteId::kTokenHistory:
+              visible = s.tokens.contains(id)
+                            ? GetVisibleToken(s, ctx->caller, id).status()
+                            : NotFoundError("No token record found");
+              break;
+            case RouteId::kPolicyHistory:
+              visible = s.policies.contains(id)
+                            ? GetVisiblePolicy(s, ctx->caller, id).status()
+                            : NotFoundError("no policy with ID \"" + id +
+                                            "\" found");
+              break;
+            case RouteId::kRoleHistory:
+              visible = s.roles.contains(id)
+                            ? GetVisibleRole(s, ctx->caller, id).status()
+                            : NotFoundError("no role with ID \"" + id +
+                                            "\" found");
+              break;
+            default:
+              visible = s.projects.contains(id)
+                            ? GetVisibleProject(s, ctx->caller, id).status()
+                            : NotFoundError(
+                                  "could not find project with ID \"" + id +
+                                  "\"");
+              break;
+          }
+          if (!visible.ok() && !StillExists(s, route, id) &&
+              it != v.history.end()) {
+            visible = OkStatus();  // deleted, history remains
+          }
+          if (!visible.ok()) return visible;
+          if (it == v.history.end()) return std::vector<uint64_t>{};
+          return it->second;
+        });
+    if (!seqs.ok()) return Fail(ctx, seqs.status());
+    std::vector<RecordedEvent> events;
+    for (uint64_t seq : *seqs) {
+      CollectSink sink;
+      sink.limit = 1;
+      Status s = ReadInto(*store, seq, seq, &sink);
+      if (!s.ok()) return Fail(ctx, s);
+      for (auto& e : sink.events) events.push_back(std::move(e));
+    }
+    Ok(ctx, HistoryJson(events, ctx->neg.pretty));
+  }
+
+  static bool StillExists(const IamState& s, RouteId route,
+                          const std::string& id) {
+    switch (route) {
+      case RouteId::kTokenHistory: return s.tokens.contains(id);
+      case RouteId::kPolicyHistory: return s.policies.contains(id);
+      case RouteId::kRoleHistory: return s.roles.contains(id);
+      default: return s.projects.contains(id);
+    }
+  }
+
+  // ---- the change feed ------------------------------------------------------
+
+  struct FeedQuery {
+    uint64_t after = 0;
+    uint64_t limit = kFeedDefaultLimit;
+    std::string type;
+    std::string stream;
+  };
+
+  // Events after query.after; `next` is where to continue.
+  StatusOr<std::pair<std::vector<RecordedEvent>, uint64_t>> FeedPage(
+      const FeedQuery& q) {
+    CollectSink sink;
+    sink.limit = q.limit;
+    sink.type = q.type;
+    sink.stream = q.stream;
+    sink.scanned = q.after;
+    uint64_t to = q.after + kFeedMaxScan;
+    IAM_RETURN_IF_ERROR(ReadInto(*store, q.after + 1, to, &sink));
+    uint64_t next = sink.events.empty() ? std::max(q.after, sink.scanned)
+                                        : sink.events.back().seq;
+    return std::make_pair(std::move(sink.events), next);
+  }
+
+  void Feed(const CtxPtr& ctx) {
+    const QueryParams& query = ctx->match.query;
+    FeedQuery q;
+    auto after = QueryUint(query, "after", 0, UINT64_MAX - kFeedMaxScan);
+    if (!after.ok()) return Fail(ctx, after.status());
+    auto limit = QueryUint(query, "limit", kFeedDefaultLimit, kFeedMaxLimit);
+    if (!limit.ok()) return Fail(ctx, limit.status());
+    auto wait = QueryUint(query, "wait", 0, kFeedMaxWaitSeconds);
+    if (!wait.ok()) return Fail(ctx, wait.status());
+    q.after = *after;
+    q.limit = std::max<uint64_t>(*limit, 1);
+    q.type = ctx->match.Query("type").value_or("");
+    q.stream = ctx->match.Query("stream").value_or("");
+    if (!q.type.empty()) {
+      const auto& names = AllEventTypeNames();
+      if (std::find(names.begin(), names.end(), q.type) == names.end()) {
+        return Fail(ctx, InvalidArgumentError("unknown event type \"" +
+                                              q.type + "\""));
+      }
+    }
+    auto page = FeedPage(q);
+    if (!page.ok()) return Fail(ctx, page.status());
+    if (!page->first.empty() || *wait == 0) {
+      return Ok(ctx, EventFeedJson(page->first, page->second, ctx->neg.pretty));
+    }
+    // Long-poll: the feed thread answers when an event arrives or time is up.
+    std::lock_guard<std::mutex> lock(feed_mu);
+    if (feed_stopping) {
+      return Ok(ctx, EventFeedJson({}, page->second, ctx->neg.pretty));
+    }
+    q.after = page->second;
+    waiters.push_back(
+        Waiter{ctx, q, SteadyClock::now() + std::chrono::seconds(*wait)});
+    feed_cv.notify_one();
+  }
+
+  struct Waiter {
+    CtxPtr ctx;
+    FeedQuery query;
+    SteadyClock::time_point deadline;
+  };
+
+  void FeedLoop() {
+    std::unique_lock<std::mutex> lock(feed_mu);
+    for (;;) {
+      feed_cv.wait(lock, [&] { return feed_stopping || !waiters.empty(); });
+      if (feed_stopping && waiters.empty()) return;
+      uint64_t lowest = UINT64_MAX;
+      for (const auto& w : waiters) lowest = std::min(lowest, w.query.after);
+      lock.unlock();
+      store->WaitForEvents(lowest, std::chrono::milliseconds(100));
+      lock.lock();
+      const auto now = SteadyClock::now();
+      std::vector<Waiter> keep;
+      for (auto& w : waiters) {
+        auto page = FeedPage(w.query);
+        if (!page.ok()) {
+          Fail(w.ctx, page.status());
+        } else if (!page->first.empty() || now >= w.deadline || feed_stopping) {
+          Ok(w.ctx, EventFeedJson(page->first, page->second, w.ctx->neg.pretty));
+        } else {
+          w.query.after = page->second;
+          keep.push_back(std::move(w));
+        }
+      }
+      waiters.swap(keep);
+    }
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(feed_mu);
+      feed_stopping = true;
+    }
+    feed_cv.notify_all();
+    if (feed_thread.joinable()) feed_thread.join();
+  }
+
+  // ---- introspection (§11) ---------------------------------------------------
+
+  void AddFlags(MethodsAllowed& m, std::string_view method, bool allowed) {
+    if (!allowed) return;
+    if (method == "GET") m.get = true;
+    else if (method == "PUT") m.put = true;
+    else if (method == "POST") m.post = true;
+    else if (method == "DELETE") m.del = true;
+    else if (method == "PATCH") m.patch = true;
+  }
+
+  void IntrospectSome(const CtxPtr& ctx, const IntrospectSomeRequest& req,
+                      bool all = false) {
+    std::vector<std::string> paths;
+    if (all) {
+      for (auto p : LiteralIntrospectablePaths()) paths.emplace_back(p);
+    } else {
+      paths = req.paths;
+    }
+    std::map<std::string, MethodsAllowed> endpoints;
+    projections->Read([&](const View& v) {
+      for (const auto& path : paths) {
+        auto routes = RoutesWithLiteralPath(path);
+        if (routes.empty()) continue;  // unknown paths are ignored
+        MethodsAllowed& m = endpoints[path];
+        for (const RouteInfo* r : routes) {
+          AddFlags(m, r->method, AuthorizePair(v.state, ctx->caller.subjects,
+                                               r->resource, r->action));
+        }
+      }
+      return 0;
+    });
+    Ok(ctx, EndpointsJson(endpoints, ctx->neg.pretty));
+  }
+
+  void IntrospectOne(const CtxPtr& ctx, const IntrospectRequest& req) {
+    std::map<std::string, MethodsAllowed> endpoints;
+    Status error;
+    projections->Read([&](const View& v) {
+      for (const auto& match : MatchTemplates(req.path)) {
+        auto resource = HydrateResource(match.route->resource, match.params,
+                                        req.parameters);
+        if (!resource.ok()) {
+          error = resource.status();
+          return 0;
+        }
+        AddFlags(endpoints[req.path], match.route->method,
+                 AuthorizePair(v.state, ctx->caller.subjects, *resource,
+                               match.route->action));
+      }
+      return 0;
+    });
+    if (!error.ok()) return Fail(ctx, error);
+    Ok(ctx, EndpointsJson(endpoints, ctx->neg.pretty));
+  }
+
+  // ---- /metrics ---------------------------------------------------------------
+
+  HttpResponse MetricsResponse() {
+    std::string out;
+    metrics.Render(out);
+    eventstore::StoreStats st = store->Stats();
+    auto counter = [&](const char* name, const char* help, uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
+             " counter\n" + name + " " + std::to_string(v) + "\n";
+    };
+    auto gauge = [&](const char* name, const char* help, double v) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%.6g", v);
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
+             " gauge\n" + name + " " + buf + "\n";
+    };
+    counter("iamledger_appends_total", "Appends committed.", st.appends);
+    counter("iamledger_events_total", "Events committed.", st.events);
+    counter("iamledger_group_commits_total", "Synced write batches.",
+            st.groups);
+    counter("iamledger_wal_syncs_total", "WAL syncs by the storage engine.",
+            st.syncs);
+    gauge("iamledger_group_commit_events_avg", "Events per synced batch.",
+          st.groups ? double(st.events) / st.groups : 0);
+    gauge("iamledger_log_last_seq", "Highest sequence number in the log.",
+          double(store->LastSeq()));
+    auto sizes = projections->Read([](const View& v) {
+      return std::array<size_t, 4>{v.state.tokens.size(),
+                                   v.state.policies.size(),
+                                   v.state.roles.size(),
+                                   v.state.projects.size()};
+    });
+    gauge("iamledger_tokens", "Tokens in the projection.", double(sizes[0]));
+    gauge("iamledger_policies", "Policies in the projection.",
+          double(sizes[1]));
+    gauge("iamledger_roles", "Roles in the projection.", double(sizes[2]));
+    gauge("iamledger_projects", "Projects in the projection.",
+          double(sizes[3]));
+    gauge("iamledger_ready", "1 once projections caught up.",
+          owner->ready_ ? 1 : 0);
+    HttpResponse r;
+    r.status = 200;
+    r.headers.emplace("Content-Type", "text/plain; version=0.0.4");
+    r.body = std::move(out);
+    return r;
+  }
+
+  Service* owner;
+  eventstore::EventStore* store;
+  projections::Projections* projections;
+  std::string wrapping_key;
+  eventstore::TokenDigester digester;
+  ServiceOptions options;
+  Metrics metrics;
+
+  std::mutex feed_mu;
+  std::condition_variable feed_cv;
+  std::vector<Waiter> waiters;
+  bool feed_stopping = false;
+  std::thread feed_thread;
+};
+
+Service::Service(eventstore::EventStore* store,
+                 projections::Projections* projections,
+                 const eventstore::MasterKeys& keys, ServiceOptions options)
+    : impl_(std::make_unique<Impl>(this, store, projections, keys, options)) {}
+
+Service::~Service() = default;
+
+void Service::Handle(HttpRequest request, Responder respond) {
+  impl_->Handle(std::move(request), std::move(respond));
+}
+
+void Service::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace iam::api

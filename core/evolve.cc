@@ -1,0 +1,342 @@
+// Evolve (event -> state) and CanonicalEncoding, declared in core/model.h.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/model.h"
+
+namespace iam {
+namespace {
+
+// Members that match more than themselves (§4.3.1) live in the wildcard
+// index; everything else is looked up exactly.
+bool IsWildcardMember(std::string_view member) {
+  return member == "*" || member.ends_with(":*");
+}
+
+void IndexMember(IamState& state, const std::string& member,
+                 const std::string& policy_id) {
+  if (IsWildcardMember(member)) {
+    state.policies_by_wildcard_member[member].insert(policy_id);
+  } else {
+    state.policies_by_member[member].insert(policy_id);
+  }
+}
+
+template <typename Index>
+void UnindexFrom(Index& index, const std::string& member,
+                 const std::string& policy_id) {
+  auto it = index.find(member);
+  if (it == index.end()) return;
+  it->second.erase(policy_id);
+  if (it->second.empty()) index.erase(it);
+}
+
+void UnindexMember(IamState& state, const std::string& member,
+                   const std::string& policy_id) {
+  if (IsWildcardMember(member)) {
+    UnindexFrom(state.policies_by_wildcard_member, member, policy_id);
+  } else {
+    UnindexFrom(state.policies_by_member, member, policy_id);
+  }
+}
+
+std::string Quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
+
+// Applies one event to the state. Every handler checks everything that can
+// fail before it changes anything, so a failure leaves the state untouched.
+class Applier {
+ public:
+  Applier(IamState& state, const RecordedEvent& rec) : s_(state), rec_(rec) {}
+
+  Status operator()(const LedgerInitialized& e) {
+    if (!s_.ledger_id.empty()) {
+      return Fail("for already initialized ledger " + Quoted(s_.ledger_id));
+    }
+    s_.ledger_id = e.ledger_id;
+    return OkStatus();
+  }
+
+  Status operator()(const TokenCreated& e) {
+    if (s_.tokens.contains(e.id)) return Existing("token", e.id);
+    Token t;
+    t.id = e.id;
+    t.name = e.name;
+    t.active = e.active;
+    t.projects = e.projects;
+    t.value_digest = e.value_digest;
+    t.sealed_value = e.sealed_value;
+    t.created_at = rec_.recorded_at;
+    t.updated_at = rec_.recorded_at;
+    t.version = rec_.stream_version;
+    s_.tokens.emplace(e.id, std::move(t));
+    return OkStatus();
+  }
+  Status operator()(const TokenRenamed& e) {
+    return ChangeToken(e.id, [&](Token& t) { t.name = e.name; });
+  }
+  Status operator()(const TokenProjectsAssigned& e) {
+    return ChangeToken(e.id, [&](Token& t) { t.projects = e.projects; });
+  }
+  Status operator()(const TokenStatusToggled& e) {
+    return ChangeToken(e.id, [&](Token& t) { t.active = e.active; });
+  }
+  Status operator()(const TokenDeleted& e) {
+    if (s_.tokens.erase(e.id) == 0) return Unknown("token", e.id);
+    return OkStatus();
+  }
+
+  Status operator()(const PolicyCreated& e) {
+    if (s_.policies.contains(e.id)) return Existing("policy", e.id);
+    Policy p;
+    p.id = e.id;
+    p.name = e.name;
+    p.type = e.type;
+    p.statements = e.statements;
+    p.projects = e.projects;
+    p.version = rec_.stream_version;
+    for (const auto& m : e.members) {
+      if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
+        continue;
+      p.members.push_back(m);
+      IndexMember(s_, m, e.id);
+    }
+    s_.policies.emplace(e.id, std::move(p));
+    return OkStatus();
+  }
+  Status operator()(const PolicyUpdated& e) {
+    auto it = s_.policies.find(e.id);
+    if (it == s_.policies.end()) return Unknown("policy", e.id);
+    Policy& p = it->second;
+    p.name = e.name;
+    p.type = e.type;
+    p.statements = e.statements;
+    p.projects = e.projects;
+    p.version = rec_.stream_version;
+    return OkStatus();
+  }
+  Status operator()(const PolicyMembersAdded& e) {
+    auto it = s_.policies.find(e.id);
+    if (it == s_.policies.end()) return Unknown("policy", e.id);
+    Policy& p = it->second;
+    for (const auto& m : e.members) {
+      if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
+        continue;
+      p.members.push_back(m);
+      IndexMember(s_, m, e.id);
+    }
+    p.version = rec_.stream_version;
+    return OkStatus();
+  }
+  Status operator()(const PolicyMembersRemoved& e) {
+    auto it = s_.policies.find(e.id);
+    if (it == s_.policies.end()) return Unknown("policy", e.id);
+    Policy& p = it->second;
+    for (const auto& m : e.members) {
+      if (std::erase(p.members, m) > 0) UnindexMember(s_, m, e.id);
+    }
+    p.version = rec_.stream_version;
+    return OkStatus();
+  }
+  Status operator()(const PolicyDeleted& e) {
+    auto it = s_.policies.find(e.id);
+    if (it == s_.policies.end()) return Unknown("policy", e.id);
+    for (const auto& m : it->second.members) UnindexMember(s_, m, e.id);
+    s_.policies.erase(it);
+    return OkStatus();
+  }
+
+  Status operator()(const RoleCreated& e) {
+    if (s_.roles.contains(e.id)) return Existing("role", e.id);
+    Role r;
+    r.id = e.id;
+    r.name = e.name;
+    r.type = e.type;
+    r.actions = e.actions;
+    r.projects = e.projects;
+    r.version = rec_.stream_version;
+    s_.roles.emplace(e.id, std::move(r));
+    return OkStatus();
+  }
+  Status operator()(const RoleUpdated& e) {
+    auto it = s_.roles.find(e.id);
+    if (it == s_.roles.end()) return Unknown("role", e.id);
+    Role& r = it->second;
+    r.name = e.name;
+    r.type = e.type;
+    r.actions = e.actions;
+    r.projects = e.projects;
+    r.version = rec_.stream_version;
+    return OkStatus();
+  }
+  Status operator()(const RoleDeleted& e) {
+    if (s_.roles.erase(e.id) == 0) return Unknown("role", e.id);
+    return OkStatus();
+  }
+
+  Status operator()(const ProjectCreated& e) {
+    if (s_.projects.contains(e.id)) return Existing("project", e.id);
+    Project p;
+    p.id = e.id;
+    p.name = e.name;
+    p.type = e.type;
+    p.version = rec_.stream_version;
+    s_.projects.emplace(e.id, std::move(p));
+    return OkStatus();
+  }
+  Status operator()(const ProjectRenamed& e) {
+    auto it = s_.projects.find(e.id);
+    if (it == s_.projects.end()) return Unknown("project", e.id);
+    it->second.name = e.name;
+    it->second.version = rec_.stream_version;
+    return OkStatus();
+  }
+  Status operator()(const ProjectDeleted& e) {
+    if (s_.projects.erase(e.id) == 0) return Unknown("project", e.id);
+    return OkStatus();
+  }
+
+ private:
+  template <typename F>
+  Status ChangeToken(const std::string& id, F change) {
+    auto it = s_.tokens.find(id);
+    if (it == s_.tokens.end()) return Unknown("token", id);
+    change(it->second);
+    it->second.updated_at = rec_.recorded_at;
+    it->second.version = rec_.stream_version;
+    return OkStatus();
+  }
+
+  // "seq 12: TokenRenamed <what>"
+  Status Fail(std::string_view what) const {
+    std::string m = "seq " + std::to_string(rec_.seq) + ": ";
+    m += EventTypeName(rec_.event);
+    m += ' ';
+    m += what;
+    return DataLossError(std::move(m));
+  }
+  Status Unknown(std::string_view kind, const std::string& id) const {
+    return Fail("for unknown " + std::string(kind) + " " + Quoted(id));
+  }
+  Status Existing(std::string_view kind, const std::string& id) const {
+    return Fail("for existing " + std::string(kind) + " " + Quoted(id));
+  }
+
+  IamState& s_;
+  const RecordedEvent& rec_;
+};
+
+// CanonicalEncoding primitives: fixed-width little-endian integers, strings
+// and lists prefixed with their length, so no two different values encode
+// to the same bytes.
+class Encoder {
+ public:
+  void U64(uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      out_ += static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  void U8(uint8_t v) { out_ += static_cast<char>(v); }
+  void Bool(bool v) { U8(v ? 1 : 0); }
+  void Str(std::string_view s) {
+    U64(s.size());
+    out_ += s;
+  }
+  void List(const StringList& l) {
+    U64(l.size());
+    for (const auto& s : l) Str(s);
+  }
+  void Stmt(const Statement& st) {
+    U8(static_cast<uint8_t>(st.effect));
+    List(st.actions);
+    Str(st.role);
+    List(st.resources);
+    List(st.projects);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+Status Evolve(IamState& state, const RecordedEvent& rec) {
+  IAM_RETURN_IF_ERROR(std::visit(Applier(state, rec), rec.event));
+  state.stream_versions[rec.stream] = rec.stream_version;
+  state.last_seq = rec.seq;
+  state.last_recorded_at = rec.recorded_at;
+  return OkStatus();
+}
+
+std::string CanonicalEncoding(const IamState& state) {
+  Encoder e;
+  e.Str("iamledger-state/1");
+  e.Str(state.ledger_id);
+  e.U64(state.last_seq);
+  e.I64(state.last_recorded_at);
+
+  e.U64(state.tokens.size());
+  for (const auto& [id, t] : state.tokens) {
+    e.Str(t.id);
+    e.Str(t.name);
+    e.Bool(t.active);
+    e.List(t.projects);
+    e.Str(t.value_digest);
+    e.Str(t.sealed_value);
+    e.I64(t.created_at);
+    e.I64(t.updated_at);
+    e.U64(t.version);
+  }
+  e.U64(state.policies.size());
+  for (const auto& [id, p] : state.policies) {
+    e.Str(p.id);
+    e.Str(p.name);
+    e.U8(static_cast<uint8_t>(p.type));
+    e.List(p.members);
+    e.U64(p.statements.size());
+    for (const auto& st : p.statements) e.Stmt(st);
+    e.List(p.projects);
+    e.U64(p.version);
+  }
+  e.U64(state.roles.size());
+  for (const auto& [id, r] : state.roles) {
+    e.Str(r.id);
+    e.Str(r.name);
+    e.U8(static_cast<uint8_t>(r.type));
+    e.List(r.actions);
+    e.List(r.projects);
+    e.U64(r.version);
+  }
+  e.U64(state.projects.size());
+  for (const auto& [id, p] : state.projects) {
+    e.Str(p.id);
+    e.Str(p.name);
+    e.U8(static_cast<uint8_t>(p.type));
+    e.U64(p.version);
+  }
+
+  std::vector<std::pair<std::string_view, uint64_t>> versions(
+      state.stream_versions.begin(), state.stream_versions.end());
+  std::sort(versions.begin(), versions.end());
+  e.U64(versions.size());
+  for (const auto& [stream, version] : versions) {
+    e.Str(stream);
+    e.U64(version);
+  }
+  return e.Take();
+}
+
+}  // namespace iam

@@ -1,0 +1,591 @@
+// authz_bench (issue 3 item 7): the read path and the replay of the
+// projections.
+//
+//   authz_bench [--tokens N] [--events E] [--samples S] [--dir DIR]
+//
+// 1. Latency. A state of factory defaults, 300 projects, 50 custom roles,
+//    10,000 policies (some with wildcard members) and N tokens is folded
+//    straight into a projections::Projections (no disk). One request =
+//    digest the presented token value (TokenDigester), look the digest up
+//    (View::ActiveTokenByDigest) and Authorize {token:<id>, iam:tokens:<id>,
+//    iam:tokens:get} under one Projections::Read. Timed per request with
+//    steady_clock over S random tokens: p50/p99 of the whole request (one
+//    pass timing only the whole), then of each part (a second pass). At
+//    1,000, 100,000 and N tokens. Two request mixes:
+//      - `uniform`: a token drawn from all N (the issue's "random tokens");
+//      - `member`: a token drawn from the 5,000 (or N if fewer) that
+//        policies name directly, so the authorization work is the same at
+//        every N and only the size of the token indexes changes.
+// 2. Memory: RSS (/proc/self/statm) before and after folding the N
+//    TokenCreated events, divided by N (state + digest index + history).
+// 3. Replay: E ~200-byte events (mostly TokenCreated, with renames, status
+//    toggles, project changes and deletes) are appended to a temp RocksDB
+//    event store, 1,000 per append. Then, in the same run, on the same
+//    directory: raw RocksDB iteration of the `events` family (twice: before
+//    and after the replay; the faster pass counts) and ReadFrom(1) of the
+//    store into a fresh Projections (verify + decode + hash chain + fold).
+//
+// Prints `BENCH <name> <value> <unit>` and `RATIO <name> <value>`.
+// Goals: authenticate + authorize p99 <= 2 us with flat growth from 1k to
+// 1M tokens; <= 1 KiB per token; replay_vs_raw_iter >= 0.5.
+#include <malloc.h>
+#include <rocksdb/db.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/authorize.h"
+#include "core/defaults.h"
+#include "core/events.h"
+#include "core/model.h"
+#include "eventstore/crypto.h"
+#include "eventstore/event_store.h"
+#include "eventstore/rocks_util.h"
+#include "projections/projections.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace es = iam::eventstore;
+using iam::Event;
+using iam::RecordedEvent;
+using iam::StringList;
+using iam::projections::Projections;
+using iam::projections::View;
+
+constexpr int kProjects = 300;
+constexpr int kRoles = 50;
+constexpr int kPolicies = 10000;
+// Policies name tokens tok-0 .. tok-(kMemberPool-1) directly.
+constexpr int kMemberPool = 5000;
+constexpr size_t kValueLen = 53;  // GenerateTokenValue()
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "authz_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Must(const iam::Status& s, const char* what) {
+  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
+}
+
+int64_t RssBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) Die("cannot read /proc/self/statm");
+  long size = 0, resident = 0;
+  if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) Die("bad statm");
+  std::fclose(f);
+  return static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+std::string Proj(int i) { return "proj-" + std::to_string(i % kProjects); }
+std::string TokenId(uint64_t i) { return "tok-" + std::to_string(i); }
+
+// Feeds events to a Projections as the log would deliver them.
+class Feeder {
+ public:
+  explicit Feeder(Projections& p) : p_(p) {}
+  void Apply(Event e) {
+    rec_.seq = ++seq_;
+    rec_.recorded_at = 1700000000000000 + static_cast<int64_t>(seq_);
+    rec_.meta = {"local:admin", "bench", ""};
+    rec_.stream = iam::StreamOf(e);
+    rec_.stream_version = 1;  // every object here is created once
+    rec_.event = std::move(e);
+    Must(p_.Apply(rec_), "apply");
+  }
+
+ private:
+  Projections& p_;
+  RecordedEvent rec_;
+  uint64_t seq_ = 0;
+};
+
+iam::Statement Stmt(iam::Effect effect, StringList actions, std::string role,
+                    StringList projects) {
+  iam::Statement s;
+  s.effect = effect;
+  s.actions = std::move(actions);
+  s.role = std::move(role);
+  s.resources = {"*"};
+  s.projects = std::move(projects);
+  return s;
+}
+
+constexpr auto kAllow = iam::Effect::kAllow;
+constexpr auto kDeny = iam::Effect::kDeny;
+
+// Policy i of the 10,000. Members: one or two pool tokens, some teams and
+// users; every 1000th names "token:*", every 200th "team:local:*", every
+// 500th "user:*". Statements rotate through action lists, default and
+// custom roles, project lists, "*" and DENYs.
+iam::PolicyCreated MakePolicy(int i) {
+  iam::PolicyCreated p;
+  p.id = "pol-" + std::to_string(i);
+  p.name = "Policy " + std::to_string(i);
+  p.type = iam::PolicyType::kCustom;
+  p.members.push_back("token:" + TokenId(i % kMemberPool));
+  if (i % 3 == 0) {
+    p.members.push_back("token:" + TokenId((i * 7 + 11) % kMemberPool));
+  }
+  if (i % 2 == 0)
+    p.members.push_back("team:local:team-" + std::to_string(i % 100));
+  if (i % 5 == 0)
+    p.members.push_back("user:local:user-" + std::to_string(i % 200));
+  if (i % 1000 == 0) p.members.push_back("token:*");
+  if (i % 200 == 1) p.members.push_back("team:local:*");
+  if (i % 500 == 2) p.members.push_back("user:*");
+  switch (i % 4) {
+    case 0:
+      p.statements = {Stmt(kAllow, {"iam:tokens:get", "iam:tokens:list"}, "",
+                           {Proj(i), Proj(i + 1)})};
+      break;
+    case 1:
+      p.statements = {Stmt(kAllow, {}, "viewer", {Proj(i)}),
+                      Stmt(kDeny, {"iam:tokens:delete"}, "", {Proj(i + 7)})};
+      break;
+    case 2:
+      p.statements = {
+          Stmt(kAllow, {}, "custom-role-" + std::to_string(i % kRoles), {"*"})};
+      break;
+    default:
+      p.statements = {Stmt(kAllow, {"compliance:*", "iam:tokens:*"}, "",
+                           {"(unassigned)", Proj(i)}),
+                      Stmt(kDeny, {}, "editor", {Proj(i + 3)})};
+      break;
+  }
+  if (i % 1000 == 0) {  // the "token:*" policies
+    p.statements = {
+        Stmt(kAllow, {"iam:introspect:*", "iam:tokens:get"}, "", {Proj(i)}),
+        Stmt(kDeny, {"iam:tokens:update"}, "", {"*"})};
+  }
+  return p;
+}
+
+// Factory defaults, projects, roles and policies: everything but tokens.
+void FoldFixedState(Feeder& feed) {
+  for (auto& e : iam::FactoryDefaultEvents("bench-ledger")) {
+    feed.Apply(std::move(e));
+  }
+  for (int i = 0; i < kProjects; ++i) {
+    feed.Apply(iam::ProjectCreated{"proj-" + std::to_string(i),
+                                   "Project " + std::to_string(i),
+                                   iam::PolicyType::kCustom});
+  }
+  for (int i = 0; i < kRoles; ++i) {
+    StringList actions =
+        i % 2 == 0 ? StringList{"iam:tokens:get", "iam:tokens:list",
+                                "compliance:*:get"}
+                   : StringList{"infra:nodes:*", "compliance:reports:list"};
+    feed.Apply(iam::RoleCreated{"custom-role-" + std::to_string(i),
+                                "Custom role " + std::to_string(i),
+                                iam::PolicyType::kCustom,
+                                std::move(actions),
+                                {}});
+  }
+  for (int i = 0; i < kPolicies; ++i) feed.Apply(MakePolicy(i));
+}
+
+// N generated token values, flat (53 bytes each).
+struct Values {
+  std::string flat;
+  std::string_view Get(uint64_t i) const {
+    return std::string_view(flat).substr(i * kValueLen, kValueLen);
+  }
+};
+
+Values GenerateValues(uint64_t n) {
+  Values v;
+  v.flat.reserve(n * kValueLen);
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string value = es::GenerateTokenValue();
+    if (value.size() != kValueLen) Die("unexpected token value length");
+    v.flat += value;
+  }
+  return v;
+}
+
+// A realistic sealed value: nonce (12) + value (53) + tag (16).
+std::string SealedLike(uint64_t i) {
+  std::string s(12 + kValueLen + 16, 's');
+  std::memcpy(s.data(), &i, sizeof(i));
+  return s;
+}
+
+void FoldTokens(Feeder& feed, const Values& values, uint64_t n,
+                const es::TokenDigester& digester) {
+  for (uint64_t i = 0; i < n; ++i) {
+    iam::TokenCreated t;
+    t.id = TokenId(i);
+    t.name = "Bench token " + std::to_string(i);
+    t.active = true;
+    if (i % 3 != 0) t.projects = {Proj(static_cast<int>(i))};
+    t.value_digest = digester.Digest(values.Get(i));
+    t.sealed_value = SealedLike(i);
+    feed.Apply(std::move(t));
+  }
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+
+Percentiles Of(std::vector<uint32_t>& ns) {
+  std::sort(ns.begin(), ns.end());
+  auto at = [&](double q) {
+    size_t i = static_cast<size_t>(q * static_cast<double>(ns.size()));
+    return static_cast<double>(ns[std::min(i, ns.size() - 1)]);
+  };
+  return {at(0.50), at(0.99)};
+}
+
+uint32_t Nanos(Clock::time_point a, Clock::time_point b) {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+}
+
+struct MixResult {
+  Percentiles total, digest, lookup, authorize;
+  uint64_t allowed = 0;
+};
+
+// One request as the server runs it. Returns false when the token is not
+// found (never, here: every token is active).
+struct Request {
+  const Projections& p;
+  const es::TokenDigester& digester;
+  const std::string action = "iam:tokens:get";
+
+  // Whole request, timed from outside.
+  bool Run(std::string_view value) const {
+    std::string digest = digester.Digest(value);
+    return p.Read([&](const View& v) {
+      const iam::Token* t = v.ActiveTokenByDigest(digest);
+      if (t == nullptr) return false;
+      StringList subjects{"token:" + t->id};
+      std::string resource = "iam:tokens:" + t->id;
+      return iam::Authorize(v.state, subjects, resource, action, nullptr)
+          .allowed;
+    });
+  }
+
+  // The same with a timestamp between the parts.
+  bool RunParts(std::string_view value, uint32_t* digest_ns,
+                uint32_t* lookup_ns, uint32_t* authz_ns) const {
+    auto t0 = Clock::now();
+    std::string digest = digester.Digest(value);
+    auto t1 = Clock::now();
+    return p.Read([&](const View& v) {
+      const iam::Token* t = v.ActiveTokenByDigest(digest);
+      auto t2 = Clock::now();
+      if (t == nullptr) return false;
+      StringList subjects{"token:" + t->id};
+      std::string resource = "iam:tokens:" + t->id;
+      bool allowed =
+          iam::Authorize(v.state, subjects, resource, action, nullptr).allowed;
+      auto t3 = Clock::now();
+      *digest_ns = Nanos(t0, t1);
+      *lookup_ns = Nanos(t1, t2);
+      *authz_ns = Nanos(t2, t3);
+      return allowed;
+    });
+  }
+};
+
+MixResult Measure(const Request& req, const Values& values, uint64_t range,
+                  size_t samples, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<uint64_t> pick(0, range - 1);
+  std::vector<uint64_t> order(samples);
+  for (auto& i : order) i = pick(rng);
+
+  // Warm-up (thread-local scratch, digester context, caches).
+  for (size_t i = 0; i < std::min<size_t>(samples, 20000); ++i) {
+    req.Run(values.Get(order[i]));
+  }
+  MixResult out;
+  std::vector<uint32_t> total(samples);
+  for (size_t i = 0; i < samples; ++i) {
+    std::string_view value = values.Get(order[i]);
+    auto a = Clock::now();
+    bool allowed = req.Run(value);
+    auto b = Clock::now();
+    total[i] = Nanos(a, b);
+    out.allowed += allowed;
+  }
+  std::vector<uint32_t> d(samples), l(samples), z(samples);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t i = 0; i < samples; ++i) {
+    req.RunParts(values.Get(order[i]), &d[i], &l[i], &z[i]);
+  }
+  out.total = Of(total);
+  out.digest = Of(d);
+  out.lookup = Of(l);
+  out.authorize = Of(z);
+  return out;
+}
+
+void Print(const char* mix, uint64_t n, const MixResult& r, size_t samples) {
+  auto line = [&](const char* what, const Percentiles& p) {
+    std::printf("BENCH authz_%s_%s_p50_%lu %.0f ns\n", mix, what,
+                static_cast<unsigned long>(n), p.p50);
+    std::printf("BENCH authz_%s_%s_p99_%lu %.0f ns\n", mix, what,
+                static_cast<unsigned long>(n), p.p99);
+  };
+  line("total", r.total);
+  line("digest", r.digest);
+  line("lookup", r.lookup);
+  line("authorize", r.authorize);
+  std::printf("BENCH authz_%s_allowed_share_%lu %.3f fraction\n", mix,
+              static_cast<unsigned long>(n),
+              static_cast<double>(r.allowed) / static_cast<double>(samples));
+  std::fflush(stdout);
+}
+
+struct SizeResult {
+  MixResult uniform, member;
+};
+
+SizeResult RunLatency(uint64_t n, size_t samples, bool measure_memory) {
+  es::TokenDigester digester(es::RandomBytes(32));
+  Values values = GenerateValues(n);
+  auto projections = std::make_unique<Projections>();
+  Feeder feed(*projections);
+  FoldFixedState(feed);
+
+  malloc_trim(0);
+  const int64_t rss_before = RssBytes();
+  auto start = Clock::now();
+  FoldTokens(feed, values, n, digester);
+  const double fold_s =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  const int64_t rss_after = RssBytes();
+  if (measure_memory) {
+    std::printf("BENCH fold_token_created_%lu %.0f events/s\n",
+                static_cast<unsigned long>(n), static_cast<double>(n) / fold_s);
+    std::printf("BENCH rss_tokens_%lu %.1f MiB\n",
+                static_cast<unsigned long>(n),
+                static_cast<double>(rss_after - rss_before) / (1 << 20));
+    std::printf(
+        "BENCH bytes_per_token %.0f bytes\n",
+        static_cast<double>(rss_after - rss_before) / static_cast<double>(n));
+  }
+
+  Request req{*projections, digester};
+  SizeResult r;
+  r.uniform = Measure(req, values, n, samples, 42 + n);
+  Print("uniform", n, r.uniform, samples);
+  r.member = Measure(req, values, std::min<uint64_t>(n, kMemberPool), samples,
+                     4242 + n);
+  Print("member", n, r.member, samples);
+  return r;
+}
+
+// ---- replay -----------------------------------------------------------------
+
+// Event i of the replay log: after the fixed state, blocks of 10 events:
+// 7 TokenCreated, a rename, a status toggle, and a project assignment or a
+// delete, each of a token created in the same block.
+class ReplayLog {
+ public:
+  explicit ReplayLog(uint64_t total) : total_(total) {
+    for (auto& e : iam::FactoryDefaultEvents("bench-replay")) {
+      head_.push_back(std::move(e));
+    }
+    for (int i = 0; i < kProjects; ++i) {
+      head_.push_back(iam::ProjectCreated{"proj-" + std::to_string(i),
+                                          "Project " + std::to_string(i),
+                                          iam::PolicyType::kCustom});
+    }
+    for (int i = 0; i < 1000; ++i) head_.push_back(MakePolicy(i));
+  }
+
+  bool Done() const { return emitted_ >= total_; }
+
+  Event Next() {
+    ++emitted_;
+    if (head_pos_ < head_.size()) return std::move(head_[head_pos_++]);
+    const uint64_t k = block_pos_++;
+    const uint64_t base = block_ * 7;
+    if (block_pos_ == 10) {
+      block_pos_ = 0;
+      ++block_;
+    }
+    if (k < 7) {
+      const uint64_t i = base + k;
+      iam::TokenCreated t;
+      t.id = TokenId(i);
+      t.name = "Replay token " + std::to_string(i);
+      if (i % 3 != 0) t.projects = {Proj(static_cast<int>(i))};
+      iam::Hash h = es::Sha256(t.id);  // a stand-in for the HMAC digest
+      t.value_digest.assign(reinterpret_cast<const char*>(h.data()), h.size());
+      t.sealed_value = SealedLike(i);
+      return t;
+    }
+    if (k == 7) return iam::TokenRenamed{TokenId(base + 1), "renamed"};
+    if (k == 8) return iam::TokenStatusToggled{TokenId(base + 2), false};
+    if (block_ % 2 == 0) {
+      return iam::TokenProjectsAssigned{TokenId(base + 3), {Proj(1), Proj(2)}};
+    }
+    return iam::TokenDeleted{TokenId(base)};
+  }
+
+ private:
+  uint64_t total_;
+  uint64_t emitted_ = 0;
+  std::vector<Event> head_;
+  size_t head_pos_ = 0;
+  uint64_t block_ = 0;
+  uint64_t block_pos_ = 0;
+};
+
+void WriteLog(const std::string& dir, uint64_t events) {
+  es::StoreOptions options;
+  options.checkpoint_interval = 100000;
+  auto store = es::OpenRocksEventStore(dir, options);
+  Must(store.status(), "open store");
+  ReplayLog log(events);
+  auto start = Clock::now();
+  while (!log.Done()) {
+    es::AppendRequest req;
+    req.meta = {"token:admin", "bench-request", "127.0.0.1"};
+    req.events.reserve(1000);
+    while (req.events.size() < 1000 && !log.Done()) {
+      req.events.push_back(log.Next());
+    }
+    Must((*store)->Append(std::move(req)).status(), "append");
+  }
+  Must((*store)->Close(), "close");
+  std::printf("BENCH replay_write_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events),
+              static_cast<double>(events) /
+                  std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+struct RawScan {
+  double rate = 0;
+  uint64_t events = 0;
+  uint64_t bytes = 0;
+};
+
+RawScan RawIterate(const std::string& dir) {
+  es::RocksDb db;
+  Must(db.Open(dir, /*read_only=*/true), "open raw");
+  RawScan out;
+  uint64_t touched = 0;
+  auto start = Clock::now();
+  {
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = true;  // as the store's Scan
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.db()->NewIterator(ro, db.events()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      rocksdb::Slice v = it->value();
+      out.bytes += k.size() + v.size();
+      touched += static_cast<unsigned char>(k.data()[k.size() - 1]) +
+                 static_cast<unsigned char>(v.data()[0]);
+      ++out.events;
+    }
+    if (!it->status().ok()) Die("raw iteration: " + it->status().ToString());
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  out.rate = static_cast<double>(out.events) / s;
+  if (touched == 0) std::printf("# unlikely\n");
+  return out;
+}
+
+double Replay(const std::string& dir, uint64_t expected) {
+  auto store = es::OpenRocksEventStore(dir, {});
+  Must(store.status(), "open store for replay");
+  auto projections = std::make_unique<Projections>();
+  auto start = Clock::now();
+  Must((*store)->ReadFrom(1, projections.get()), "replay");
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  if (projections->last_seq() != expected) Die("replay ended early");
+  Must((*store)->Close(), "close");
+  return static_cast<double>(expected) / s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t tokens = 1000000;
+  uint64_t events = 1000000;
+  size_t samples = 200000;
+  std::string dir = "/tmp/iamledger-authz-bench";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--tokens"))
+      tokens = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--events"))
+      events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--samples"))
+      samples = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--dir"))
+      dir = argv[i + 1];
+    else
+      Die(std::string("unknown flag ") + argv[i]);
+  }
+  if (tokens < 1000 || events < 2000 || samples < 100) {
+    Die("need --tokens >= 1000, --events >= 2000, --samples >= 100");
+  }
+
+  // 1 + 2: latency at 1k, 100k and N tokens; memory at N.
+  std::vector<uint64_t> sizes = {1000};
+  if (tokens > 100000) sizes.push_back(100000);
+  if (tokens > 1000) sizes.push_back(tokens);
+  SizeResult small, large;
+  for (uint64_t n : sizes) {
+    SizeResult r = RunLatency(n, samples, /*measure_memory=*/n == tokens);
+    if (n == 1000) small = r;
+    if (n == tokens) large = r;
+  }
+  const double uniform_growth =
+      large.uniform.total.p99 / small.uniform.total.p99;
+  const double member_growth = large.member.total.p99 / small.member.total.p99;
+  const std::string suffix = tokens == 1000000 ? "1m" : std::to_string(tokens);
+  std::printf("RATIO authz_p99_growth_%s_vs_1k %.2f\n", suffix.c_str(),
+              std::max(uniform_growth, member_growth));
+  std::printf("RATIO authz_uniform_p99_growth_%s_vs_1k %.2f\n", suffix.c_str(),
+              uniform_growth);
+  std::printf("RATIO authz_member_p99_growth_%s_vs_1k %.2f\n", suffix.c_str(),
+              member_growth);
+  std::fflush(stdout);
+
+  // 3: replay next to raw iteration.
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(es::CheckpointFileFor(dir));
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path());
+  WriteLog(dir, events);
+  RawScan raw1 = RawIterate(dir);
+  const double replay = Replay(dir, events);
+  RawScan raw2 = RawIterate(dir);
+  if (raw1.events != events || raw2.events != events) Die("raw scan count");
+  const double raw = std::max(raw1.rate, raw2.rate);
+  std::printf("BENCH replay_event_bytes %.0f bytes\n",
+              static_cast<double>(raw1.bytes) / static_cast<double>(events));
+  std::printf("BENCH raw_iter_pass1_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), raw1.rate);
+  std::printf("BENCH raw_iter_pass2_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), raw2.rate);
+  std::printf("BENCH raw_iter_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), raw);
+  std::printf("BENCH replay_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), replay);
+  std::printf("RATIO replay_vs_raw_iter %.2f\n", replay / raw);
+  std::fflush(stdout);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(es::CheckpointFileFor(dir));
+  return 0;
+}

@@ -1,0 +1,86 @@
+#include "tools/commands.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/ledger.h"
+#include "api/service.h"
+
+namespace iam::tools {
+
+int RunServe(const ServeFlags& flags) {
+  // Signals are taken by one thread with sigwait, so block them everywhere
+  // before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  api::LedgerOptions lo;
+  lo.data_dir = flags.data_dir;
+  lo.key_file = flags.key_file;
+  auto ledger = api::Ledger::Open(lo);
+  if (!ledger.ok()) {
+    std::fprintf(stderr, "iamledger: cannot open %s: %s\n",
+                 flags.data_dir.c_str(), ledger.status().message().c_str());
+    return 1;
+  }
+  api::ServiceOptions so;
+  so.token_values = flags.show_once ? api::TokenValues::kShowOnce
+                                    : api::TokenValues::kReveal;
+  api::Service service((*ledger)->store(), (*ledger)->projections(),
+                       (*ledger)->keys(), so);
+  api::HttpServerOptions ho;
+  ho.listen = flags.listen;
+  ho.unix_socket = flags.data_dir + "/admin.sock";
+  ho.threads = flags.threads;
+  ho.tls_cert_file = flags.tls_cert;
+  ho.tls_key_file = flags.tls_key;
+  api::HttpServer server(ho, [&service](api::HttpRequest r,
+                                        api::Responder respond) {
+    service.Handle(std::move(r), std::move(respond));
+  });
+  if (Status s = server.Listen(); !s.ok()) {
+    std::fprintf(stderr, "iamledger: cannot listen on %s: %s\n",
+                 flags.listen.c_str(), s.message().c_str());
+    return 1;
+  }
+  service.SetReady(true);
+  std::fprintf(stderr,
+               "iamledger: serving %s on %s://%s (port %u), admin socket %s, "
+               "log at seq %llu\n"
+               "iamledger: create an admin token with:\n"
+               "  export TOKEN=$(build/iamledger iam token create admin "
+               "--admin --data-dir %s)\n",
+               flags.data_dir.c_str(), flags.tls_cert.empty() ? "http" : "https",
+               flags.listen.c_str(), static_cast<unsigned>(server.port()),
+               ho.unix_socket.c_str(),
+               static_cast<unsigned long long>((*ledger)->store()->LastSeq()),
+               flags.data_dir.c_str());
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "iamledger: %s, stopping\n",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.Stop();
+  });
+  server.Run();  // returns once in-flight requests are done
+  service.Shutdown();
+  Status closed = (*ledger)->Close();  // writes a checkpoint
+  // Wake the signal thread if the server stopped for another reason.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  if (!closed.ok()) {
+    std::fprintf(stderr, "iamledger: close failed: %s\n",
+                 closed.message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "iamledger: stopped cleanly\n");
+  return 0;
+}
+
+}  // namespace iam::tools

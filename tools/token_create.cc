@@ -1,0 +1,66 @@
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "tools/commands.h"
+#include "tools/local_api.h"
+
+namespace iam::tools {
+namespace {
+
+// The API's error message from an error body, or the raw body.
+std::string ErrorText(const api::HttpResponse& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    return j["message"].get<std::string>();
+  return "HTTP " + std::to_string(r.status);
+}
+
+}  // namespace
+
+int RunTokenCreate(const TokenCreateFlags& flags) {
+  auto api = LocalApi::Connect({flags.data_dir, flags.key_file});
+  if (!api.ok()) {
+    std::fprintf(stderr, "iamledger: %s\n", api.status().message().c_str());
+    return 1;
+  }
+  nlohmann::json req = {{"name", flags.name}};
+  if (!flags.id.empty()) req["id"] = flags.id;
+  auto created = (*api)->Call("POST", "/apis/iam/v2/tokens", req.dump());
+  if (!created.ok()) {
+    std::fprintf(stderr, "iamledger: failed to create the token: %s\n",
+                 created.status().message().c_str());
+    return 1;
+  }
+  if (created->status != 200) {
+    std::fprintf(stderr, "iamledger: failed to create the token: %s\n",
+                 ErrorText(*created).c_str());
+    return 1;
+  }
+  auto body = nlohmann::json::parse(created->body, nullptr, false);
+  if (!body.is_object() || !body.contains("token")) {
+    std::fprintf(stderr, "iamledger: unexpected response from the server\n");
+    return 1;
+  }
+  const std::string id = body["token"].value("id", "");
+  const std::string value = body["token"].value("value", "");
+  if (flags.admin) {
+    nlohmann::json members = {{"members", {"token:" + id}}};
+    auto added = (*api)->Call(
+        "POST", "/apis/iam/v2/policies/administrator-access/members:add",
+        members.dump());
+    if (!added.ok() || added->status != 200) {
+      std::fprintf(stderr,
+                   "iamledger: token %s was created but could not be added "
+                   "to the administrator-access policy: %s\n",
+                   id.c_str(),
+                   added.ok() ? ErrorText(*added).c_str()
+                              : added.status().message().c_str());
+      return 1;
+    }
+  }
+  std::printf("%s\n", value.c_str());
+  return 0;
+}
+
+}  // namespace iam::tools
