@@ -103,6 +103,18 @@ class EventStore {
   // kNotFound once deleted (crypto-shredded).
   virtual StatusOr<std::string> GetKey(const std::string& key) const = 0;
 
+  // Projection snapshots (DESIGN.md §4), kept in `meta`. The snapshot is
+  // opaque bytes describing the state after `seq`; PutSnapshot records the
+  // chain hash at `seq` beside it, and GetSnapshot returns it only when
+  // that hash still matches the log (else kNotFound with the reason, and the
+  // caller folds the whole log).
+  virtual Status PutSnapshot(uint64_t seq, std::string_view bytes) = 0;
+  struct Snapshot {
+    uint64_t seq = 0;
+    std::string bytes;
+  };
+  virtual StatusOr<Snapshot> GetSnapshot() const = 0;
+
   // Stops the writer after the queued appends, writes a checkpoint and
   // closes. Later appends fail with kUnavailable. Idempotent.
   virtual Status Close() = 0;

@@ -1,6 +1,7 @@
 #include "eventstore/store_impl.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "eventstore/checkpoint.h"
@@ -320,6 +321,32 @@ StoreStats StoreImpl::Stats() const {
 
 StatusOr<std::string> StoreImpl::GetKey(const std::string& key) const {
   return backend_->GetKey(key);
+}
+
+// meta "snapshot" = u64be(seq) || hash of seq (32) || bytes.
+Status StoreImpl::PutSnapshot(uint64_t seq, std::string_view bytes) {
+  if (seq == 0) return InvalidArgumentError("a snapshot needs seq >= 1");
+  IAM_ASSIGN_OR_RETURN(RecordedEvent at, ReadOne(*backend_, seq));
+  std::string value = EncodeSeqKey(seq);
+  value.append(reinterpret_cast<const char*>(at.hash.data()), at.hash.size());
+  value.append(bytes);
+  return backend_->PutMeta(kMetaSnapshotKey, value);
+}
+
+StatusOr<EventStore::Snapshot> StoreImpl::GetSnapshot() const {
+  IAM_ASSIGN_OR_RETURN(std::string value, backend_->GetMeta(kMetaSnapshotKey));
+  Snapshot snap;
+  if (value.size() < 40 || !DecodeSeqKey(value.substr(0, 8), &snap.seq)) {
+    return NotFoundError("snapshot record is malformed");
+  }
+  if (snap.seq > LastSeq()) return NotFoundError("snapshot is ahead of the log");
+  IAM_ASSIGN_OR_RETURN(RecordedEvent at, ReadOne(*backend_, snap.seq));
+  if (std::memcmp(at.hash.data(), value.data() + 8, 32) != 0) {
+    return NotFoundError("snapshot does not match the log at seq " +
+                         SeqText(snap.seq));
+  }
+  snap.bytes = value.substr(40);
+  return snap;
 }
 
 Status StoreImpl::Close() {

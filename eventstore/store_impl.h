@@ -35,6 +35,8 @@ class StoreImpl final : public EventStore {
   Status WriteError() const override;
   StoreStats Stats() const override;
   StatusOr<std::string> GetKey(const std::string& key) const override;
+  Status PutSnapshot(uint64_t seq, std::string_view bytes) override;
+  StatusOr<Snapshot> GetSnapshot() const override;
   Status Close() override;
 
   LogBackend* backend() { return backend_.get(); }
