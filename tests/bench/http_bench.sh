@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# http_bench.sh: the HTTP API under load, next to nginx serving a static JSON
+# file of the same size, in the same run, on loopback (wrk shares the cores).
+#
+#   tests/bench/http_bench.sh [--seconds S] [--connections C]
+#
+# Measures
+#   - authenticated GET /apis/iam/v2/tokens/{id} at C connections (default 64)
+#     vs nginx: req/s, p50/p99 latency, RATIO http_get_vs_nginx;
+#   - durable POST /apis/iam/v2/tokens at 1 and C connections: creates/s, p99.
+# Goals (issue 4): GET ratio >= 0.8 with p99 <= 5 ms; creates at 64
+# connections >= 5,000/s.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_RUN=10
+CONNS=64
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--connections C]" >&2; exit 2 ;;
+  esac
+done
+scripts/install-deps.sh --bench
+BIN=build/iamledger
+[[ -x $BIN ]] || { echo "build first: make build" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/iamledger-http-bench.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as another user
+SERVER_PID=""; NGINX_PID=""
+cleanup() {
+  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  [[ -n $NGINX_PID ]] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+# wrk --latency prints "50%  1.23ms"; convert to microseconds.
+to_us() { awk -v v="$1" 'BEGIN { n=v; sub(/[a-z]+$/,"",n); u=v; sub(/^[0-9.]+/,"",u);
+  f = (u=="us")?1:(u=="ms")?1000:(u=="s")?1000000:1; printf "%.0f", n*f }'; }
+report() {  # name file
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$2")
+  p50=$(to_us "$(awk '$1=="50%" {print $2}' "$2")")
+  p99=$(to_us "$(awk '$1=="99%" {print $2}' "$2")")
+  local non2xx; non2xx=$(awk '/Non-2xx/ {print $NF}' "$2"); non2xx=${non2xx:-0}
+  echo "BENCH $1_rps $rps req/s"
+  echo "BENCH $1_p50 $p50 us"
+  echo "BENCH $1_p99 $p99 us"
+  echo "BENCH $1_non2xx $non2xx responses"
+  RPS=$rps
+}
+
+# --- iamledger ---------------------------------------------------------------
+PORT=$(free_port)
+$BIN serve --data-dir "$WORK/data" --key-file "$WORK/key" --listen "127.0.0.1:$PORT" \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+wait_http "http://127.0.0.1:$PORT/healthz"
+TOKEN=$($BIN iam token create bench-admin --admin --data-dir "$WORK/data" --key-file "$WORK/key")
+URL="http://127.0.0.1:$PORT/apis/iam/v2/tokens/bench-admin"
+curl -sf -H "api-token: $TOKEN" "$URL" >"$WORK/token.json"
+
+cat >"$WORK/get.lua" <<LUA
+wrk.headers["api-token"] = "$TOKEN"
+LUA
+wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/get.lua" "$URL" >"$WORK/get.txt"
+report http_get_iamledger "$WORK/get.txt"; IAM_RPS=$RPS
+
+# Durable creates: a unique name per request (the id is derived from it).
+for c in 1 "$CONNS"; do
+cat >"$WORK/post.lua" <<LUA
+local counter = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+wrk.method = "POST"
+wrk.headers["api-token"] = "$TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/apis/iam/v2/tokens", nil,
+    '{"name":"bench c$c ' .. tostring(tid) .. ' ' .. counter .. '"}')
+end
+LUA
+  t=$([[ $c -ge 2 ]] && echo 2 || echo 1)
+  wrk -t"$t" -c"$c" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/post.lua" \
+    "http://127.0.0.1:$PORT" >"$WORK/post-$c.txt"
+  report "http_post_token_c$c" "$WORK/post-$c.txt"
+done
+kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+
+# --- nginx: the same bytes as a static file ------------------------------------
+NPORT=$(free_port)
+mkdir -p "$WORK/nginx/html" "$WORK/nginx/logs"
+cp "$WORK/token.json" "$WORK/nginx/html/token.json"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server { listen 127.0.0.1:$NPORT; root $WORK/nginx/html; }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NPORT/token.json"
+wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$NPORT/token.json" >"$WORK/nginx.txt"
+report http_get_nginx "$WORK/nginx.txt"; NGINX_RPS=$RPS
+echo "BENCH response_bytes $(wc -c <"$WORK/token.json") bytes"
+awk -v a="$IAM_RPS" -v b="$NGINX_RPS" 'BEGIN { printf "RATIO http_get_vs_nginx %.2f\n", a/b }'
