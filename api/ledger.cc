@@ -24,6 +24,16 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   store_options.checkpoint_key = ledger->keys_.checkpoint_key;
   IAM_ASSIGN_OR_RETURN(ledger->store_, eventstore::OpenRocksEventStore(
                                            options.data_dir, store_options));
+  // Start from the newest snapshot that still matches the chain, if any;
+  // a snapshot that does not load is ignored (the log is the truth).
+  auto snapshot = ledger->store_->GetSnapshot();
+  if (snapshot.ok()) {
+    Status loaded = ledger->projections_.LoadSnapshot(snapshot->bytes);
+    if (!loaded.ok() || ledger->projections_.last_seq() != snapshot->seq) {
+      ledger->projections_.LoadSnapshot(projections::Projections().EncodeSnapshot())
+          .IgnoreError();
+    }
+  }
   // Catch up: the same Apply as live writes.
   IAM_RETURN_IF_ERROR(ledger->store_->ReadFrom(
       ledger->projections_.last_seq() + 1, &ledger->projections_));
@@ -39,9 +49,23 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
 
 Ledger::~Ledger() { Close().IgnoreError(); }
 
+Status Ledger::WriteSnapshot() {
+  // Encode first, then record it with the seq it describes (the store checks
+  // that seq's hash).
+  std::string bytes = projections_.EncodeSnapshot();
+  uint64_t seq = projections_.last_seq();
+  if (seq == 0) return OkStatus();
+  auto current = store_->GetSnapshot();
+  if (current.ok() && current->seq == seq) return OkStatus();
+  return store_->PutSnapshot(seq, bytes);
+}
+
 Status Ledger::Close() {
-  if (!store_) return OkStatus();
-  return store_->Close();
+  if (!store_ || closed_) return OkStatus();
+  closed_ = true;
+  Status closed = store_->Close();
+  if (!closed.ok()) return closed;
+  return WriteSnapshot();
 }
 
 }  // namespace iam::api

@@ -38,7 +38,12 @@ class Ledger {
   projections::Projections* projections() { return &projections_; }
   const eventstore::MasterKeys& keys() const { return keys_; }
 
-  // Closes the store (writes a checkpoint). Idempotent.
+  // Writes a projection snapshot at the current seq to `meta` (a no-op when
+  // the newest snapshot is already there).
+  Status WriteSnapshot();
+
+  // Closes the store (writes a checkpoint) and writes a snapshot.
+  // Idempotent.
   Status Close();
 
  private:
@@ -46,6 +51,7 @@ class Ledger {
   eventstore::MasterKeys keys_;
   projections::Projections projections_;
   std::unique_ptr<eventstore::EventStore> store_;
+  bool closed_ = false;
 };
 
 }  // namespace iam::api

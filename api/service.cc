@@ -76,6 +76,9 @@ std::string ETag(uint64_t version) {
   return "\"" + std::to_string(version) + "\"";
 }
 
+// The client's X-Request-Id when it is short and plain, else a fresh one:
+// a per-process random prefix and a counter (unique, and cheap on the hot
+// path).
 std::string RequestId(const Headers& headers) {
   std::string_view given = HeaderValue(headers, "x-request-id");
   if (!given.empty() && given.size() <= 64 &&
@@ -85,7 +88,10 @@ std::string RequestId(const Headers& headers) {
       })) {
     return std::string(given);
   }
-  return eventstore::ToHex(eventstore::RandomBytes(8));
+  static const std::string prefix =
+      eventstore::ToHex(eventstore::RandomBytes(4)) + "-";
+  static std::atomic<uint64_t> counter{0};
+  return prefix + std::to_string(++counter);
 }
 
 // The stream and not-found status of the object a route addresses.
@@ -411,6 +417,8 @@ struct Service::Impl {
               stream + " is at version " + std::to_string(current));
         }
       }
+      // §4.5: project assignment is checked against this same state.
+      ctx->caller.may_assign = MayAssignFunc(v.state, ctx->caller.subjects);
       return Decide(write->command, v.state, ctx->caller);
     });
     if (!decision.ok()) return Fail(ctx, decision.status());

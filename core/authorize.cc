@@ -24,7 +24,7 @@ bool NamesAllProjects(const StringList& projects) {
   return Contains(projects, kAllProjects);
 }
 
-// Splits `s` at ':' into at most 4 parts; returns the number of parts, or 4
+// Splits `s` at ':' into `parts`; returns the number of parts (1..3), or 4
 // when there are more than three (no action form has more than three).
 int SplitAction(std::string_view s, std::string_view (&parts)[3]) {
   int n = 0;

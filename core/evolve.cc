@@ -271,6 +271,65 @@ class Encoder {
   std::string out_;
 };
 
+
+// The reading side of Encoder: every read checks the remaining length.
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return in_.empty(); }
+  uint64_t U64() {
+    if (in_.size() < 8) return Bad();
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(in_[i])) << (8 * i);
+    in_.remove_prefix(8);
+    return v;
+  }
+  int64_t I64() { return static_cast<int64_t>(U64()); }
+  uint8_t U8() {
+    if (in_.empty()) return static_cast<uint8_t>(Bad());
+    uint8_t v = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return v;
+  }
+  bool Bool() { return U8() != 0; }
+  std::string Str() {
+    uint64_t n = U64();
+    if (!ok_ || n > in_.size()) return (Bad(), std::string());
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  // A count of items that each take at least one byte.
+  uint64_t Count() {
+    uint64_t n = U64();
+    return n > in_.size() ? Bad() : n;
+  }
+  StringList List() {
+    StringList l(Count());
+    for (auto& s : l) s = Str();
+    return l;
+  }
+  Statement Stmt() {
+    Statement st;
+    st.effect = static_cast<Effect>(U8());
+    st.actions = List();
+    st.role = Str();
+    st.resources = List();
+    st.projects = List();
+    return st;
+  }
+
+ private:
+  uint64_t Bad() {
+    ok_ = false;
+    in_ = {};
+    return 0;
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
 }  // namespace
 
 Status Evolve(IamState& state, const RecordedEvent& rec) {
@@ -337,6 +396,67 @@ std::string CanonicalEncoding(const IamState& state) {
     e.U64(version);
   }
   return e.Take();
+}
+
+StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
+  Decoder d(bytes);
+  IamState state;
+  if (d.Str() != "iamledger-state/1") {
+    return DataLossError("not an encoded state (or an unknown version)");
+  }
+  state.ledger_id = d.Str();
+  state.last_seq = d.U64();
+  state.last_recorded_at = d.I64();
+  for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
+    Token t;
+    t.id = d.Str();
+    t.name = d.Str();
+    t.active = d.Bool();
+    t.projects = d.List();
+    t.value_digest = d.Str();
+    t.sealed_value = d.Str();
+    t.created_at = d.I64();
+    t.updated_at = d.I64();
+    t.version = d.U64();
+    state.tokens.emplace(t.id, std::move(t));
+  }
+  for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
+    Policy p;
+    p.id = d.Str();
+    p.name = d.Str();
+    p.type = static_cast<PolicyType>(d.U8());
+    p.members = d.List();
+    p.statements.resize(d.Count());
+    for (auto& st : p.statements) st = d.Stmt();
+    p.projects = d.List();
+    p.version = d.U64();
+    for (const auto& m : p.members) IndexMember(state, m, p.id);
+    state.policies.emplace(p.id, std::move(p));
+  }
+  for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
+    Role r;
+    r.id = d.Str();
+    r.name = d.Str();
+    r.type = static_cast<PolicyType>(d.U8());
+    r.actions = d.List();
+    r.projects = d.List();
+    r.version = d.U64();
+    state.roles.emplace(r.id, std::move(r));
+  }
+  for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
+    Project p;
+    p.id = d.Str();
+    p.name = d.Str();
+    p.type = static_cast<PolicyType>(d.U8());
+    p.version = d.U64();
+    state.projects.emplace(p.id, std::move(p));
+  }
+  for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
+    std::string stream = d.Str();
+    state.stream_versions[stream] = d.U64();
+  }
+  if (!d.ok() || !d.done()) return DataLossError("encoded state is truncated");
+  return state;
 }
 
 }  // namespace iam

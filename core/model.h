@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -91,6 +92,10 @@ Status Evolve(IamState& state, const RecordedEvent& event);
 // were built (snapshot + tail or full replay). The state digest printed by
 // the tools is SHA-256 over these bytes (core has no crypto).
 std::string CanonicalEncoding(const IamState& state);
+
+// The inverse of CanonicalEncoding, with the member indexes rebuilt: what a
+// projection snapshot is loaded with. Malformed bytes are kDataLoss.
+StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes);
 
 }  // namespace iam
 

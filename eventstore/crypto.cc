@@ -161,20 +161,18 @@ std::string EncodeBody(std::array<unsigned char, 32> n) {
 // True when the 43 base62 digits denote a number below 2^256, i.e. when
 // EncodeBody can produce them.
 bool BodyInRange(std::string_view body) {
-  std::array<unsigned char, 32> n{};  // big-endian accumulator
+  // Fixed-width base62 in an alphabet that sorts like its digits ('0' < 'A'
+  // < 'a' in ASCII), so "value <= 2^256 - 1" is a string comparison with the
+  // encoding of 2^256 - 1: no big-number arithmetic on the auth path.
+  static const std::string kMax = [] {
+    std::array<unsigned char, 32> all_ones;
+    all_ones.fill(0xFF);
+    return EncodeBody(all_ones);
+  }();
   for (char c : body) {
-    const int d = Base62Digit(c);
-    if (d < 0) return false;
-    // n = n * 62 + d
-    uint32_t carry = static_cast<uint32_t>(d);
-    for (size_t i = n.size(); i-- > 0;) {
-      const uint32_t cur = n[i] * 62u + carry;
-      n[i] = static_cast<unsigned char>(cur & 0xFF);
-      carry = cur >> 8;
-    }
-    if (carry != 0) return false;  // overflowed 256 bits
+    if (Base62Digit(c) < 0) return false;
   }
-  return true;
+  return body.size() == kMax.size() && body <= std::string_view(kMax);
 }
 
 std::string EncodeCrc(uint32_t crc) {

@@ -54,4 +54,73 @@ uint64_t Projections::last_seq() const {
   return view_.state.last_seq;
 }
 
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "iamledger-snapshot/1";
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+bool GetU64(std::string_view& in, uint64_t* v) {
+  if (in.size() < 8) return false;
+  *v = 0;
+  for (int i = 0; i < 8; ++i)
+    *v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  in.remove_prefix(8);
+  return true;
+}
+bool GetBytes(std::string_view& in, std::string_view* out) {
+  uint64_t n = 0;
+  if (!GetU64(in, &n) || n > in.size()) return false;
+  *out = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+std::string Projections::EncodeSnapshot() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::string out(kSnapshotMagic);
+  std::string state = CanonicalEncoding(view_.state);
+  PutU64(out, state.size());
+  out += state;
+  PutU64(out, view_.history.size());
+  for (const auto& [stream, seqs] : view_.history) {
+    PutU64(out, stream.size());
+    out += stream;
+    PutU64(out, seqs.size());
+    for (uint64_t seq : seqs) PutU64(out, seq);
+  }
+  return out;
+}
+
+Status Projections::LoadSnapshot(std::string_view in) {
+  auto bad = [] { return DataLossError("projection snapshot is malformed"); };
+  if (!in.starts_with(kSnapshotMagic)) return bad();
+  in.remove_prefix(kSnapshotMagic.size());
+  std::string_view state_bytes;
+  if (!GetBytes(in, &state_bytes)) return bad();
+  IAM_ASSIGN_OR_RETURN(IamState state, DecodeCanonicalEncoding(state_bytes));
+  View view;
+  view.state = std::move(state);
+  uint64_t streams = 0;
+  if (!GetU64(in, &streams) || streams > in.size()) return bad();
+  for (uint64_t i = 0; i < streams; ++i) {
+    std::string_view stream;
+    uint64_t n = 0;
+    if (!GetBytes(in, &stream) || !GetU64(in, &n) || n > in.size() / 8)
+      return bad();
+    auto& seqs = view.history[std::string(stream)];
+    seqs.resize(n);
+    for (auto& seq : seqs) GetU64(in, &seq);
+  }
+  if (!in.empty()) return bad();
+  for (const auto& [id, token] : view.state.tokens)
+    view.tokens_by_digest[token.value_digest].push_back(id);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  view_ = std::move(view);
+  return OkStatus();
+}
+
 }  // namespace iam::projections

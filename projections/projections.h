@@ -58,6 +58,16 @@ class Projections final : public EventSink {
 
   uint64_t last_seq() const;
 
+  // The snapshot of DESIGN.md §4: everything in the View at last_seq(), so
+  // that start-up folds only the events after it. Format:
+  //   "iamledger-snapshot/1" || u64le(len) || CanonicalEncoding(state)
+  //   || u64le(streams) || { u64le(len) || stream || u64le(n) || n x u64le }
+  // (tokens_by_digest is rebuilt from the tokens).
+  std::string EncodeSnapshot() const;
+  // Replaces the View with a snapshot's. kDataLoss when malformed; then the
+  // View is unchanged.
+  Status LoadSnapshot(std::string_view bytes);
+
  private:
   mutable std::shared_mutex mu_;
   View view_;
