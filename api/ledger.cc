@@ -52,8 +52,8 @@ Ledger::~Ledger() { Close().IgnoreError(); }
 Status Ledger::WriteSnapshot() {
   // Encode first, then record it with the seq it describes (the store checks
   // that seq's hash).
-  std::string bytes = projections_.EncodeSnapshot();
-  uint64_t seq = projections_.last_seq();
+  uint64_t seq = 0;
+  std::string bytes = projections_.EncodeSnapshot(&seq);
   if (seq == 0) return OkStatus();
   auto current = store_->GetSnapshot();
   if (current.ok() && current->seq == seq) return OkStatus();

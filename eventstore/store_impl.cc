@@ -72,9 +72,14 @@ Status StoreImpl::Recover() {
     return DataLossError(
         "the log ends at seq " + SeqText(last_seq_) +
         " but a checkpoint covers seq " + SeqText(newest.seq) +
-        ": events were cut off or the data directory was rolled back (a "
-        "restore from an older backup looks the same). Run `iamledger replay "
-        "verify --data-dir DIR` to see what is there.");
+        ": events were cut off or the data directory was rolled back. Run "
+        "`iamledger replay verify --data-dir DIR` to see what is there. If "
+        "this is a deliberate restore from a backup, put the backup's "
+        ".checkpoint file in place too (" +
+        (backend_->CheckpointFilePath().empty()
+             ? std::string("none for memory")
+             : backend_->CheckpointFilePath()) +
+        "), which acknowledges the older state.");
   }
   if (newest.seq > 0) {
     IAM_ASSIGN_OR_RETURN(RecordedEvent at, ReadOne(*backend_, newest.seq));
@@ -234,8 +239,13 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
 }
 
 Status StoreImpl::WriteCheckpoint() {
-  Checkpoint cp{last_seq_, head_};
-  if (cp.seq == 0 || cp.seq == checkpoint_.seq) return OkStatus();
+  std::lock_guard<std::mutex> cp_lock(checkpoint_mu_);
+  Checkpoint cp;
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    cp = Checkpoint{last_seq_, head_};
+    if (cp.seq == 0 || cp.seq <= checkpoint_.seq) return OkStatus();
+  }
   const std::string& key = options_.checkpoint_key;
   IAM_RETURN_IF_ERROR(
       backend_->PutMeta(kMetaCheckpointKey, EncodeCheckpoint(cp, key)));

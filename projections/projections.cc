@@ -7,17 +7,29 @@
 namespace iam::projections {
 namespace {
 
-void Unindex(View& v, const Token& token) {
-  auto it = v.tokens_by_digest.find(token.value_digest);
+void Unindex(View& v, const std::string& digest, const std::string& id) {
+  auto it = v.tokens_by_digest.find(digest);
   if (it == v.tokens_by_digest.end()) return;
-  std::erase(it->second, token.id);
+  std::erase(it->second, id);
   if (it->second.empty()) v.tokens_by_digest.erase(it);
+}
+
+// Keeps each id list sorted, so that the live fold, a replay and a loaded
+// snapshot (which indexes the tokens in id order) hold the same lists and
+// ActiveTokenByDigest picks the same token among several sharing a value.
+void Index(View& v, const std::string& digest, const std::string& id) {
+  auto& ids = v.tokens_by_digest[digest];
+  ids.insert(std::lower_bound(ids.begin(), ids.end(), id), id);
 }
 
 }  // namespace
 
 const Token* View::ActiveTokenByDigest(std::string_view digest) const {
-  auto it = tokens_by_digest.find(std::string(digest));
+  // The map is keyed by std::string: reuse one per thread rather than
+  // allocate a key on every authentication.
+  thread_local std::string key;
+  key.assign(digest);
+  auto it = tokens_by_digest.find(key);
   if (it == tokens_by_digest.end()) return nullptr;
   for (const auto& id : it->second) {
     auto t = state.tokens.find(id);
@@ -34,16 +46,19 @@ Status Projections::Apply(const RecordedEvent& event) {
                          std::to_string(view_.state.last_seq));
   }
   // The digest of a token about to be deleted is gone after Evolve.
-  std::optional<Token> deleted;
-  if (const auto* del = std::get_if<TokenDeleted>(&event.event)) {
-    auto it = view_.state.tokens.find(del->id);
-    if (it != view_.state.tokens.end()) deleted = it->second;
+  const TokenDeleted* deleted = std::get_if<TokenDeleted>(&event.event);
+  std::string deleted_digest;
+  if (deleted != nullptr) {
+    auto it = view_.state.tokens.find(deleted->id);
+    if (it != view_.state.tokens.end()) {
+      deleted_digest = it->second.value_digest;
+    }
   }
   IAM_RETURN_IF_ERROR(Evolve(view_.state, event));
   if (const auto* created = std::get_if<TokenCreated>(&event.event)) {
-    view_.tokens_by_digest[created->value_digest].push_back(created->id);
-  } else if (deleted) {
-    Unindex(view_, *deleted);
+    Index(view_, created->value_digest, created->id);
+  } else if (deleted != nullptr) {
+    Unindex(view_, deleted_digest, deleted->id);
   }
   view_.history[event.stream].push_back(event.seq);
   return OkStatus();
@@ -79,8 +94,9 @@ bool GetBytes(std::string_view& in, std::string_view* out) {
 
 }  // namespace
 
-std::string Projections::EncodeSnapshot() const {
+std::string Projections::EncodeSnapshot(uint64_t* seq) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
+  if (seq != nullptr) *seq = view_.state.last_seq;
   std::string out(kSnapshotMagic);
   std::string state = CanonicalEncoding(view_.state);
   PutU64(out, state.size());

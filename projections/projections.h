@@ -63,7 +63,8 @@ class Projections final : public EventSink {
   //   "iamledger-snapshot/1" || u64le(len) || CanonicalEncoding(state)
   //   || u64le(streams) || { u64le(len) || stream || u64le(n) || n x u64le }
   // (tokens_by_digest is rebuilt from the tokens).
-  std::string EncodeSnapshot() const;
+  // `seq`, when given, receives the seq the snapshot describes.
+  std::string EncodeSnapshot(uint64_t* seq = nullptr) const;
   // Replaces the View with a snapshot's. kDataLoss when malformed; then the
   // View is unchanged.
   Status LoadSnapshot(std::string_view bytes);

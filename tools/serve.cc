@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "api/http_server.h"
@@ -68,7 +70,36 @@ int RunServe(const ServeFlags& flags) {
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.Stop();
   });
+  // Snapshot the projections every 100,000 events, so that a restart after
+  // a crash folds at most that many (a clean stop snapshots at close).
+  std::mutex snap_mu;
+  std::condition_variable snap_cv;
+  bool stopping = false;
+  std::thread snapshotter([&] {
+    constexpr uint64_t kEvery = 100'000;
+    uint64_t last = (*ledger)->projections()->last_seq();
+    std::unique_lock<std::mutex> lock(snap_mu);
+    while (!snap_cv.wait_for(lock, std::chrono::seconds(10),
+                             [&] { return stopping; })) {
+      uint64_t seq = (*ledger)->projections()->last_seq();
+      if (seq - last < kEvery) continue;
+      lock.unlock();
+      Status s = (*ledger)->WriteSnapshot();
+      if (!s.ok()) {
+        std::fprintf(stderr, "iamledger: snapshot failed: %s\n",
+                     s.message().c_str());
+      }
+      last = seq;
+      lock.lock();
+    }
+  });
   server.Run();  // returns once in-flight requests are done
+  {
+    std::lock_guard<std::mutex> lock(snap_mu);
+    stopping = true;
+  }
+  snap_cv.notify_all();
+  snapshotter.join();
   service.Shutdown();
   Status closed = (*ledger)->Close();  // writes a checkpoint
   // Wake the signal thread if the server stopped for another reason.
