@@ -120,6 +120,9 @@ class RocksBackend final : public LogBackend {
   std::string CheckpointFilePath() const override {
     return CheckpointFileFor(dir_);
   }
+  Status CopyTo(const std::string& to_dir) override {
+    return CreateRocksCheckpoint(db_.db(), to_dir);  // backup.cc
+  }
 
  private:
   explicit RocksBackend(std::string dir) : dir_(std::move(dir)) {}
@@ -164,9 +167,13 @@ class RocksBackend final : public LogBackend {
       lock.lock();
     }
   }
+  // Flushes every family, so that no live WAL file still holds the deleted
+  // key (RocksDB then deletes obsolete WAL files), and rewrites the `keys`
+  // SST files without it.
   Status CompactKeys() {
     rocksdb::FlushOptions fo;
-    IAM_RETURN_IF_ERROR(FromRocks(db_.db()->Flush(fo, db_.keys()), "flush"));
+    IAM_RETURN_IF_ERROR(FromRocks(
+        db_.db()->Flush(fo, {db_.events(), db_.keys(), db_.meta()}), "flush"));
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction =
         rocksdb::BottommostLevelCompaction::kForce;
