@@ -8,7 +8,8 @@ namespace iam::api {
 
 std::string DefaultKeyFile(const std::string& data_dir) {
   std::filesystem::path dir(data_dir);
-  while (dir.has_relative_path() && !dir.has_filename()) dir = dir.parent_path();
+  while (dir.has_relative_path() && !dir.has_filename())
+    dir = dir.parent_path();
   return (dir.parent_path() / "iamledger.key").string();
 }
 
@@ -30,7 +31,8 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   if (snapshot.ok()) {
     Status loaded = ledger->projections_.LoadSnapshot(snapshot->bytes);
     if (!loaded.ok() || ledger->projections_.last_seq() != snapshot->seq) {
-      ledger->projections_.LoadSnapshot(projections::Projections().EncodeSnapshot())
+      ledger->projections_
+          .LoadSnapshot(projections::Projections().EncodeSnapshot())
           .IgnoreError();
     }
   }

@@ -146,15 +146,17 @@ class Metrics {
 
   void Render(std::string& out) const {
     std::lock_guard<std::mutex> lock(mu_);
-    out += "# HELP iamledger_http_requests_total HTTP requests by route and "
-           "status.\n# TYPE iamledger_http_requests_total counter\n";
+    out +=
+        "# HELP iamledger_http_requests_total HTTP requests by route and "
+        "status.\n# TYPE iamledger_http_requests_total counter\n";
     for (const auto& [key, n] : requests_) {
       out += "iamledger_http_requests_total{route=\"" + key.first +
              "\",code=\"" + std::to_string(key.second) + "\"} " +
              std::to_string(n) + "\n";
     }
-    out += "# HELP iamledger_http_request_duration_seconds Request latency.\n"
-           "# TYPE iamledger_http_request_duration_seconds histogram\n";
+    out +=
+        "# HELP iamledger_http_request_duration_seconds Request latency.\n"
+        "# TYPE iamledger_http_request_duration_seconds histogram\n";
     char buf[64];
     for (const auto& [route, h] : latency_) {
       for (size_t i = 0; i < kNumBuckets; ++i) {
@@ -163,13 +165,13 @@ class Metrics {
                route + "\",le=\"" + buf + "\"} " +
                std::to_string(h.buckets[i]) + "\n";
       }
-      out += "iamledger_http_request_duration_seconds_bucket{route=\"" +
-             route + "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      out += "iamledger_http_request_duration_seconds_bucket{route=\"" + route +
+             "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
       std::snprintf(buf, sizeof(buf), "%.6f", h.sum);
       out += "iamledger_http_request_duration_seconds_sum{route=\"" + route +
              "\"} " + buf + "\n";
-      out += "iamledger_http_request_duration_seconds_count{route=\"" +
-             route + "\"} " + std::to_string(h.count) + "\n";
+      out += "iamledger_http_request_duration_seconds_count{route=\"" + route +
+             "\"} " + std::to_string(h.count) + "\n";
     }
   }
 
@@ -299,10 +301,9 @@ struct Service::Impl {
     bool has_header = false;
     StringList header = ProjectsHeader(ctx->req.headers, &has_header);
     AuthzDecision authz = projections->Read([&](const View& v) {
-      return Authorize(v.state, AuthzRequest{ctx->caller.subjects,
-                                             ctx->match.resource,
-                                             ctx->match.action, has_header,
-                                             header});
+      return Authorize(v.state,
+                       AuthzRequest{ctx->caller.subjects, ctx->match.resource,
+                                    ctx->match.action, has_header, header});
     });
     if (!authz.allowed) {
       return Fail(ctx, PermissionDeniedError(std::string(kPermissionDenied)));
@@ -408,13 +409,12 @@ struct Service::Impl {
     Status precondition;
     StatusOr<Decision> decision = projections->Read([&](const View& v) {
       if (ctx->if_match) {
-        const std::string stream =
-            StreamFor(route, CommandId(write->command));
+        const std::string stream = StreamFor(route, CommandId(write->command));
         auto it = v.state.stream_versions.find(stream);
         uint64_t current = it == v.state.stream_versions.end() ? 0 : it->second;
         if (current != *ctx->if_match && current != 0) {
-          precondition = IfMatchFailedError(
-              stream + " is at version " + std::to_string(current));
+          precondition = IfMatchFailedError(stream + " is at version " +
+                                            std::to_string(current));
         }
       }
       // §4.5: project assignment is checked against this same state.
@@ -456,44 +456,45 @@ struct Service::Impl {
     const std::string& id = CommandId(write.command);
     std::string body;
     std::optional<Token> token;
-    StatusOr<bool> found = projections->Read([&](const View& v) -> StatusOr<bool> {
-      const IamState& s = v.state;
-      return std::visit(
-          [&](const auto& cmd) -> StatusOr<bool> {
-            using T = std::decay_t<decltype(cmd)>;
-            if constexpr (std::is_same_v<T, CreateToken> ||
-                          std::is_same_v<T, UpdateToken>) {
-              auto it = s.tokens.find(id);
-              if (it == s.tokens.end()) return false;
-              token = it->second;
-            } else if constexpr (std::is_same_v<T, CreatePolicy> ||
-                                 std::is_same_v<T, UpdatePolicy>) {
-              auto it = s.policies.find(id);
-              if (it == s.policies.end()) return false;
-              body = PolicyJson(it->second, pretty);
-            } else if constexpr (std::is_same_v<T, ReplacePolicyMembers> ||
-                                 std::is_same_v<T, AddPolicyMembers> ||
-                                 std::is_same_v<T, RemovePolicyMembers>) {
-              auto it = s.policies.find(id);
-              if (it == s.policies.end()) return false;
-              body = MembersJson(SortedMembers(it->second.members), pretty);
-            } else if constexpr (std::is_same_v<T, CreateRole> ||
-                                 std::is_same_v<T, UpdateRole>) {
-              auto it = s.roles.find(id);
-              if (it == s.roles.end()) return false;
-              body = RoleJson(it->second, pretty);
-            } else if constexpr (std::is_same_v<T, CreateProject> ||
-                                 std::is_same_v<T, UpdateProject>) {
-              auto it = s.projects.find(id);
-              if (it == s.projects.end()) return false;
-              body = ProjectJson(it->second, pretty);
-            } else {
-              body = EmptyJson(pretty);  // every delete
-            }
-            return true;
-          },
-          write.command);
-    });
+    StatusOr<bool> found =
+        projections->Read([&](const View& v) -> StatusOr<bool> {
+          const IamState& s = v.state;
+          return std::visit(
+              [&](const auto& cmd) -> StatusOr<bool> {
+                using T = std::decay_t<decltype(cmd)>;
+                if constexpr (std::is_same_v<T, CreateToken> ||
+                              std::is_same_v<T, UpdateToken>) {
+                  auto it = s.tokens.find(id);
+                  if (it == s.tokens.end()) return false;
+                  token = it->second;
+                } else if constexpr (std::is_same_v<T, CreatePolicy> ||
+                                     std::is_same_v<T, UpdatePolicy>) {
+                  auto it = s.policies.find(id);
+                  if (it == s.policies.end()) return false;
+                  body = PolicyJson(it->second, pretty);
+                } else if constexpr (std::is_same_v<T, ReplacePolicyMembers> ||
+                                     std::is_same_v<T, AddPolicyMembers> ||
+                                     std::is_same_v<T, RemovePolicyMembers>) {
+                  auto it = s.policies.find(id);
+                  if (it == s.policies.end()) return false;
+                  body = MembersJson(SortedMembers(it->second.members), pretty);
+                } else if constexpr (std::is_same_v<T, CreateRole> ||
+                                     std::is_same_v<T, UpdateRole>) {
+                  auto it = s.roles.find(id);
+                  if (it == s.roles.end()) return false;
+                  body = RoleJson(it->second, pretty);
+                } else if constexpr (std::is_same_v<T, CreateProject> ||
+                                     std::is_same_v<T, UpdateProject>) {
+                  auto it = s.projects.find(id);
+                  if (it == s.projects.end()) return false;
+                  body = ProjectJson(it->second, pretty);
+                } else {
+                  body = EmptyJson(pretty);  // every delete
+                }
+                return true;
+              },
+              write.command);
+        });
     if (!found.ok() || !*found) {
       return Fail(ctx, InternalError("written object " + id + " not found"));
     }
@@ -572,8 +573,8 @@ struct Service::Impl {
     }
     // Everything else is serialized under the shared lock.
     uint64_t version = 0;
-    StatusOr<std::string> body = projections->Read(
-        [&](const View& v) -> StatusOr<std::string> {
+    StatusOr<std::string> body =
+        projections->Read([&](const View& v) -> StatusOr<std::string> {
           const IamState& s = v.state;
           switch (ctx->match.id()) {
             case RouteId::kListPolicies:
@@ -610,8 +611,7 @@ struct Service::Impl {
             }
             case RouteId::kIntrospectAllProjects: {
               std::vector<Project> owned;
-              for (const auto& pid :
-                   IntrospectProjects(s, caller.subjects)) {
+              for (const auto& pid : IntrospectProjects(s, caller.subjects)) {
                 auto it = s.projects.find(pid);
                 if (it != s.projects.end()) {
                   owned.push_back(it->second);
@@ -681,23 +681,23 @@ struct Service::Impl {
                             : NotFoundError("No token record found");
               break;
             case RouteId::kPolicyHistory:
-              visible = s.policies.contains(id)
-                            ? GetVisiblePolicy(s, ctx->caller, id).status()
-                            : NotFoundError("no policy with ID \"" + id +
-                                            "\" found");
+              visible =
+                  s.policies.contains(id)
+                      ? GetVisiblePolicy(s, ctx->caller, id).status()
+                      : NotFoundError("no policy with ID \"" + id + "\" found");
               break;
             case RouteId::kRoleHistory:
-              visible = s.roles.contains(id)
-                            ? GetVisibleRole(s, ctx->caller, id).status()
-                            : NotFoundError("no role with ID \"" + id +
-                                            "\" found");
+              visible =
+                  s.roles.contains(id)
+                      ? GetVisibleRole(s, ctx->caller, id).status()
+                      : NotFoundError("no role with ID \"" + id + "\" found");
               break;
             default:
-              visible = s.projects.contains(id)
-                            ? GetVisibleProject(s, ctx->caller, id).status()
-                            : NotFoundError(
-                                  "could not find project with ID \"" + id +
-                                  "\"");
+              visible =
+                  s.projects.contains(id)
+                      ? GetVisibleProject(s, ctx->caller, id).status()
+                      : NotFoundError("could not find project with ID \"" + id +
+                                      "\"");
               break;
           }
           if (!visible.ok() && !StillExists(s, route, id) &&
@@ -723,10 +723,14 @@ struct Service::Impl {
   static bool StillExists(const IamState& s, RouteId route,
                           const std::string& id) {
     switch (route) {
-      case RouteId::kTokenHistory: return s.tokens.contains(id);
-      case RouteId::kPolicyHistory: return s.policies.contains(id);
-      case RouteId::kRoleHistory: return s.roles.contains(id);
-      default: return s.projects.contains(id);
+      case RouteId::kTokenHistory:
+        return s.tokens.contains(id);
+      case RouteId::kPolicyHistory:
+        return s.policies.contains(id);
+      case RouteId::kRoleHistory:
+        return s.roles.contains(id);
+      default:
+        return s.projects.contains(id);
     }
   }
 
@@ -770,8 +774,8 @@ struct Service::Impl {
     if (!q.type.empty()) {
       const auto& names = AllEventTypeNames();
       if (std::find(names.begin(), names.end(), q.type) == names.end()) {
-        return Fail(ctx, InvalidArgumentError("unknown event type \"" +
-                                              q.type + "\""));
+        return Fail(
+            ctx, InvalidArgumentError("unknown event type \"" + q.type + "\""));
       }
     }
     auto page = FeedPage(q);
@@ -813,7 +817,8 @@ struct Service::Impl {
         if (!page.ok()) {
           Fail(w.ctx, page.status());
         } else if (!page->first.empty() || now >= w.deadline || feed_stopping) {
-          Ok(w.ctx, EventFeedJson(page->first, page->second, w.ctx->neg.pretty));
+          Ok(w.ctx,
+             EventFeedJson(page->first, page->second, w.ctx->neg.pretty));
         } else {
           w.query.after = page->second;
           keep.push_back(std::move(w));
@@ -832,15 +837,21 @@ struct Service::Impl {
     if (feed_thread.joinable()) feed_thread.join();
   }
 
-  // ---- introspection (§11) ---------------------------------------------------
+  // ---- introspection (§11)
+  // ---------------------------------------------------
 
   void AddFlags(MethodsAllowed& m, std::string_view method, bool allowed) {
     if (!allowed) return;
-    if (method == "GET") m.get = true;
-    else if (method == "PUT") m.put = true;
-    else if (method == "POST") m.post = true;
-    else if (method == "DELETE") m.del = true;
-    else if (method == "PATCH") m.patch = true;
+    if (method == "GET")
+      m.get = true;
+    else if (method == "PUT")
+      m.put = true;
+    else if (method == "POST")
+      m.post = true;
+    else if (method == "DELETE")
+      m.del = true;
+    else if (method == "PATCH")
+      m.patch = true;
   }
 
   void IntrospectSome(const CtxPtr& ctx, const IntrospectSomeRequest& req,
@@ -858,8 +869,9 @@ struct Service::Impl {
         if (routes.empty()) continue;  // unknown paths are ignored
         MethodsAllowed& m = endpoints[path];
         for (const RouteInfo* r : routes) {
-          AddFlags(m, r->method, AuthorizePair(v.state, ctx->caller.subjects,
-                                               r->resource, r->action));
+          AddFlags(m, r->method,
+                   AuthorizePair(v.state, ctx->caller.subjects, r->resource,
+                                 r->action));
         }
       }
       return 0;
@@ -888,7 +900,8 @@ struct Service::Impl {
     Ok(ctx, EndpointsJson(endpoints, ctx->neg.pretty));
   }
 
-  // ---- /metrics ---------------------------------------------------------------
+  // ---- /metrics
+  // ---------------------------------------------------------------
 
   HttpResponse MetricsResponse() {
     std::string out;
@@ -915,10 +928,9 @@ struct Service::Impl {
     gauge("iamledger_log_last_seq", "Highest sequence number in the log.",
           double(store->LastSeq()));
     auto sizes = projections->Read([](const View& v) {
-      return std::array<size_t, 4>{v.state.tokens.size(),
-                                   v.state.policies.size(),
-                                   v.state.roles.size(),
-                                   v.state.projects.size()};
+      return std::array<size_t, 4>{
+          v.state.tokens.size(), v.state.policies.size(), v.state.roles.size(),
+          v.state.projects.size()};
     });
     gauge("iamledger_tokens", "Tokens in the projection.", double(sizes[0]));
     gauge("iamledger_policies", "Policies in the projection.",

@@ -7,10 +7,10 @@ namespace {
 
 template <typename T>
 struct Meta;
-#define IAM_EVENT_META(Type, stream_kind) \
-  template <>                             \
-  struct Meta<Type> {                     \
-    static constexpr std::string_view kName = #Type; \
+#define IAM_EVENT_META(Type, stream_kind)                    \
+  template <>                                                \
+  struct Meta<Type> {                                        \
+    static constexpr std::string_view kName = #Type;         \
     static constexpr std::string_view kStream = stream_kind; \
   };
 IAM_EVENT_META(LedgerInitialized, "ledger")

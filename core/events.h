@@ -180,13 +180,13 @@ struct EventMetadata {
 
 // An event as stored in the log.
 struct RecordedEvent {
-  uint64_t seq = 0;          // global, gapless, from 1
-  Micros recorded_at = 0;    // when its batch was written
+  uint64_t seq = 0;        // global, gapless, from 1
+  Micros recorded_at = 0;  // when its batch was written
   EventMetadata meta;
-  std::string stream;        // == StreamOf(event)
+  std::string stream;           // == StreamOf(event)
   uint64_t stream_version = 0;  // 1, 2, ... within its stream
-  Hash prev_hash{};          // hash of seq-1; zeros for seq 1
-  Hash hash{};               // SHA-256 over prev_hash and all other fields
+  Hash prev_hash{};             // hash of seq-1; zeros for seq 1
+  Hash hash{};                  // SHA-256 over prev_hash and all other fields
   Event event;
   friend bool operator==(const RecordedEvent&, const RecordedEvent&) = default;
 };

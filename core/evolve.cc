@@ -271,7 +271,6 @@ class Encoder {
   std::string out_;
 };
 
-
 // The reading side of Encoder: every read checks the remaining length.
 class Decoder {
  public:

@@ -75,8 +75,7 @@ bool IsValidMember(std::string_view member) {
   int n = Split(member, p);
   const bool team_or_user = p[0] == "team" || p[0] == "user";
   if (n == 2) {
-    if (p[1] == "*")
-      return team_or_user || p[0] == "token" || p[0] == "tls";
+    if (p[1] == "*") return team_or_user || p[0] == "token" || p[0] == "tls";
     return p[0] == "token" && IsName(p[1]);
   }
   if (n == 3) {
@@ -105,13 +104,16 @@ std::string DeriveIdFromName(std::string_view name) {
   for (size_t i = 0; i < name.size();) {
     unsigned char c = static_cast<unsigned char>(name[i]);
     size_t len = 1;  // bytes of this UTF-8 code point
-    if (c >= 0xF0) len = 4;
-    else if (c >= 0xE0) len = 3;
-    else if (c >= 0xC0) len = 2;
+    if (c >= 0xF0)
+      len = 4;
+    else if (c >= 0xE0)
+      len = 3;
+    else if (c >= 0xC0)
+      len = 2;
     char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32)
                                         : static_cast<char>(c);
-    if (len == 1 && ((lower >= 'a' && lower <= 'z') ||
-                     (lower >= '0' && lower <= '9'))) {
+    if (len == 1 &&
+        ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9'))) {
       id.push_back(lower);
     } else {
       id.push_back('-');

@@ -28,7 +28,7 @@ struct Token {
   std::string sealed_value;  // encrypted value; opened with the data key
   Micros created_at = 0;
   Micros updated_at = 0;
-  uint64_t version = 0;      // stream version, the ETag
+  uint64_t version = 0;  // stream version, the ETag
   friend bool operator==(const Token&, const Token&) = default;
 };
 

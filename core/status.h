@@ -109,9 +109,7 @@ class [[nodiscard]] StatusOr {
   StatusOr(T value) : rep_(std::move(value)) {}  // NOLINT: implicit
 
   bool ok() const { return std::holds_alternative<T>(rep_); }
-  Status status() const {
-    return ok() ? OkStatus() : std::get<Status>(rep_);
-  }
+  Status status() const { return ok() ? OkStatus() : std::get<Status>(rep_); }
 
   const T& value() const& {
     assert(ok());
@@ -141,16 +139,16 @@ class [[nodiscard]] StatusOr {
 #define IAM_STATUS_CONCAT_(a, b) IAM_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` (a Status) is not OK.
-#define IAM_RETURN_IF_ERROR(expr)                    \
-  do {                                               \
-    ::iam::Status iam_status_ = (expr);              \
-    if (!iam_status_.ok()) return iam_status_;       \
+#define IAM_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::iam::Status iam_status_ = (expr);        \
+    if (!iam_status_.ok()) return iam_status_; \
   } while (0)
 
 // `IAM_ASSIGN_OR_RETURN(auto x, MakeX());` declares x or returns the error.
-#define IAM_ASSIGN_OR_RETURN(lhs, expr)                                    \
-  IAM_ASSIGN_OR_RETURN_IMPL_(IAM_STATUS_CONCAT_(iam_statusor_, __LINE__), \
-                             lhs, expr)
+#define IAM_ASSIGN_OR_RETURN(lhs, expr)                                        \
+  IAM_ASSIGN_OR_RETURN_IMPL_(IAM_STATUS_CONCAT_(iam_statusor_, __LINE__), lhs, \
+                             expr)
 #define IAM_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp.ok()) return tmp.status();              \

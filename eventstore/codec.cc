@@ -32,10 +32,10 @@ Offset<Vector<Offset<fb::Statement>>> Statements(
   std::vector<Offset<fb::Statement>> out;
   out.reserve(statements.size());
   for (const auto& s : statements) {
-    out.push_back(fb::CreateStatement(
-        b, static_cast<fb::Effect>(s.effect), Strings(b, s.actions),
-        b.CreateString(s.role), Strings(b, s.resources),
-        Strings(b, s.projects)));
+    out.push_back(
+        fb::CreateStatement(b, static_cast<fb::Effect>(s.effect),
+                            Strings(b, s.actions), b.CreateString(s.role),
+                            Strings(b, s.resources), Strings(b, s.projects)));
   }
   return b.CreateVector(out);
 }
@@ -54,9 +54,9 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
         } else if constexpr (std::is_same_v<T, TokenCreated>) {
           return {fb::Event::TokenCreated,
                   fb::CreateTokenCreated(
-                      b, b.CreateString(e.id), b.CreateString(e.name),
-                      e.active, Strings(b, e.projects),
-                      Bytes(b, e.value_digest), Bytes(b, e.sealed_value))
+                      b, b.CreateString(e.id), b.CreateString(e.name), e.active,
+                      Strings(b, e.projects), Bytes(b, e.value_digest),
+                      Bytes(b, e.sealed_value))
                       .Union()};
         } else if constexpr (std::is_same_v<T, TokenRenamed>) {
           return {fb::Event::TokenRenamed,
@@ -69,10 +69,10 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
                                                   Strings(b, e.projects))
                       .Union()};
         } else if constexpr (std::is_same_v<T, TokenStatusToggled>) {
-          return {fb::Event::TokenStatusToggled,
-                  fb::CreateTokenStatusToggled(b, b.CreateString(e.id),
-                                               e.active)
-                      .Union()};
+          return {
+              fb::Event::TokenStatusToggled,
+              fb::CreateTokenStatusToggled(b, b.CreateString(e.id), e.active)
+                  .Union()};
         } else if constexpr (std::is_same_v<T, TokenDeleted>) {
           return {fb::Event::TokenDeleted,
                   fb::CreateTokenDeleted(b, b.CreateString(e.id)).Union()};
@@ -85,10 +85,10 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
                       .Union()};
         } else if constexpr (std::is_same_v<T, PolicyUpdated>) {
           return {fb::Event::PolicyUpdated,
-                  fb::CreatePolicyUpdated(
-                      b, b.CreateString(e.id), b.CreateString(e.name),
-                      ToFb(e.type), Statements(b, e.statements),
-                      Strings(b, e.projects))
+                  fb::CreatePolicyUpdated(b, b.CreateString(e.id),
+                                          b.CreateString(e.name), ToFb(e.type),
+                                          Statements(b, e.statements),
+                                          Strings(b, e.projects))
                       .Union()};
         } else if constexpr (std::is_same_v<T, PolicyMembersAdded>) {
           return {fb::Event::PolicyMembersAdded,
@@ -123,8 +123,7 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
         } else if constexpr (std::is_same_v<T, ProjectCreated>) {
           return {fb::Event::ProjectCreated,
                   fb::CreateProjectCreated(b, b.CreateString(e.id),
-                                           b.CreateString(e.name),
-                                           ToFb(e.type))
+                                           b.CreateString(e.name), ToFb(e.type))
                       .Union()};
         } else if constexpr (std::is_same_v<T, ProjectRenamed>) {
           return {fb::Event::ProjectRenamed,
@@ -193,8 +192,7 @@ std::string ByteString(const Vector<uint8_t>* v) {
            : std::string();
 }
 PolicyType FromFb(fb::PolicyType t) { return static_cast<PolicyType>(t); }
-std::vector<Statement> StatementsOf(
-    const Vector<Offset<fb::Statement>>* v) {
+std::vector<Statement> StatementsOf(const Vector<Offset<fb::Statement>>* v) {
   std::vector<Statement> out;
   if (!v) return out;
   for (const auto* s : *v) {
@@ -237,9 +235,12 @@ std::optional<Event> DecodeBody(const fb::Payload& p) {
       return TokenDeleted{Str(p.event_as_TokenDeleted()->id())};
     case fb::Event::PolicyCreated: {
       auto* e = p.event_as_PolicyCreated();
-      return PolicyCreated{Str(e->id()),          Str(e->name()),
-                           FromFb(e->type()),     List(e->members()),
-                           StatementsOf(e->statements()), List(e->projects())};
+      return PolicyCreated{Str(e->id()),
+                           Str(e->name()),
+                           FromFb(e->type()),
+                           List(e->members()),
+                           StatementsOf(e->statements()),
+                           List(e->projects())};
     }
     case fb::Event::PolicyUpdated: {
       auto* e = p.event_as_PolicyUpdated();
@@ -297,7 +298,8 @@ std::string EncodeRecordedEvent(RecordedEvent* e) {
   FlatBufferBuilder b(256 + payload.size());
   auto payload_off = b.CreateVector(
       reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
-  fb::Hash32 prev(flatbuffers::span<const uint8_t, 32>(e->prev_hash.data(), 32));
+  fb::Hash32 prev(
+      flatbuffers::span<const uint8_t, 32>(e->prev_hash.data(), 32));
   fb::Hash32 hash(flatbuffers::span<const uint8_t, 32>(e->hash.data(), 32));
   auto env = fb::CreateEnvelope(
       b, e->seq, e->recorded_at, b.CreateString(e->meta.actor),
@@ -346,9 +348,8 @@ StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
   std::string_view payload_bytes(
       reinterpret_cast<const char*>(env->payload()->data()),
       env->payload()->size());
-  Hash expected = ComputeHash(out.prev_hash, out.seq, out.recorded_at,
-                              out.meta, out.stream, out.stream_version,
-                              payload_bytes);
+  Hash expected = ComputeHash(out.prev_hash, out.seq, out.recorded_at, out.meta,
+                              out.stream, out.stream_version, payload_bytes);
   if (expected != out.hash) {
     return Bad(key_seq, "hash mismatch (event content was changed)");
   }

@@ -94,14 +94,15 @@ class MemoryBackend final : public LogBackend {
 StatusOr<std::unique_ptr<EventStore>> OpenMemoryEventStore(
     std::shared_ptr<MemoryLog> log, StoreOptions options) {
   IAM_ASSIGN_OR_RETURN(
-      auto store, StoreImpl::Open(std::make_unique<MemoryBackend>(std::move(log)),
-                                  std::move(options)));
+      auto store,
+      StoreImpl::Open(std::make_unique<MemoryBackend>(std::move(log)),
+                      std::move(options)));
   return std::unique_ptr<EventStore>(std::move(store));
 }
 
 std::unique_ptr<EventStore> NewMemoryEventStore(StoreOptions options) {
-  auto store = OpenMemoryEventStore(std::make_shared<MemoryLog>(),
-                                    std::move(options));
+  auto store =
+      OpenMemoryEventStore(std::make_shared<MemoryLog>(), std::move(options));
   return std::move(store).value();  // an empty log always opens
 }
 

@@ -10,8 +10,9 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNotFound()) return NotFoundError(msg);
   if (s.IsCorruption()) return DataLossError(msg);
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return UnavailableError(msg + " (is another iamledger using this data "
-                                  "directory?)");
+    return UnavailableError(msg +
+                            " (is another iamledger using this data "
+                            "directory?)");
   }
   if (s.IsIOError()) return UnavailableError(msg);
   if (s.IsInvalidArgument()) return FailedPreconditionError(msg);
@@ -56,8 +57,8 @@ Status RocksDb::Open(const std::string& dir, bool read_only) {
     if (st.code() == StatusCode::kDataLoss) {
       return DataLossError(st.message() +
                            ". Refusing to open rather than roll back; run "
-                           "`iamledger replay verify --data-dir " + dir +
-                           "` to locate the damage.");
+                           "`iamledger replay verify --data-dir " +
+                           dir + "` to locate the damage.");
     }
     return st;
   }

@@ -33,8 +33,8 @@ class SocketApi final : public LocalApi {
                       "Content-Length: " +
                       std::to_string(body.size()) + "\r\n\r\n" + body;
     for (size_t sent = 0; sent < req.size();) {
-      ssize_t n = ::send(fd_, req.data() + sent, req.size() - sent,
-                         MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(fd_, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
       if (n <= 0) return UnavailableError("admin socket: send failed");
       sent += static_cast<size_t>(n);
     }

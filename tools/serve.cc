@@ -1,5 +1,3 @@
-#include "tools/commands.h"
-
 #include <signal.h>
 
 #include <condition_variable>
@@ -10,6 +8,7 @@
 #include "api/http_server.h"
 #include "api/ledger.h"
 #include "api/service.h"
+#include "tools/commands.h"
 
 namespace iam::tools {
 
@@ -32,8 +31,8 @@ int RunServe(const ServeFlags& flags) {
     return 1;
   }
   api::ServiceOptions so;
-  so.token_values = flags.show_once ? api::TokenValues::kShowOnce
-                                    : api::TokenValues::kReveal;
+  so.token_values =
+      flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
   api::Service service((*ledger)->store(), (*ledger)->projections(),
                        (*ledger)->keys(), so);
   api::HttpServerOptions ho;
@@ -42,10 +41,10 @@ int RunServe(const ServeFlags& flags) {
   ho.threads = flags.threads;
   ho.tls_cert_file = flags.tls_cert;
   ho.tls_key_file = flags.tls_key;
-  api::HttpServer server(ho, [&service](api::HttpRequest r,
-                                        api::Responder respond) {
-    service.Handle(std::move(r), std::move(respond));
-  });
+  api::HttpServer server(
+      ho, [&service](api::HttpRequest r, api::Responder respond) {
+        service.Handle(std::move(r), std::move(respond));
+      });
   if (Status s = server.Listen(); !s.ok()) {
     std::fprintf(stderr, "iamledger: cannot listen on %s: %s\n",
                  flags.listen.c_str(), s.message().c_str());
@@ -58,9 +57,9 @@ int RunServe(const ServeFlags& flags) {
                "iamledger: create an admin token with:\n"
                "  export TOKEN=$(build/iamledger iam token create admin "
                "--admin --data-dir %s)\n",
-               flags.data_dir.c_str(), flags.tls_cert.empty() ? "http" : "https",
-               flags.listen.c_str(), static_cast<unsigned>(server.port()),
-               ho.unix_socket.c_str(),
+               flags.data_dir.c_str(),
+               flags.tls_cert.empty() ? "http" : "https", flags.listen.c_str(),
+               static_cast<unsigned>(server.port()), ho.unix_socket.c_str(),
                static_cast<unsigned long long>((*ledger)->store()->LastSeq()),
                flags.data_dir.c_str());
   std::thread waiter([&] {

@@ -79,13 +79,17 @@ TEST_CASE("crash: a torn tail opens without losing an acknowledged event") {
 std::vector<Event> V1Events() {
   Statement st{Effect::kDeny, {"iam:tokens:*"}, "", {"*"}, {"p1", "*"}};
   return {LedgerInitialized{1, "ledger-1"},
-          TokenCreated{"tok", "Tok", false, {"p1"}, std::string(32, 'd'),
+          TokenCreated{"tok",
+                       "Tok",
+                       false,
+                       {"p1"},
+                       std::string(32, 'd'),
                        std::string(60, 's')},
           TokenRenamed{"tok", "Tok 2"},
           TokenProjectsAssigned{"tok", {}},
           TokenStatusToggled{"tok", true},
-          PolicyCreated{"pol", "Pol", PolicyType::kCustom, {"token:tok"},
-                        {st}, {"p1"}},
+          PolicyCreated{
+              "pol", "Pol", PolicyType::kCustom, {"token:tok"}, {st}, {"p1"}},
           PolicyUpdated{"pol", "Pol 2", PolicyType::kCustom, {st, st}, {}},
           PolicyMembersAdded{"pol", {"user:local:a", "team:ldap:*"}},
           PolicyMembersRemoved{"pol", {"token:tok"}},

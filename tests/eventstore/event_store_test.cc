@@ -1,12 +1,13 @@
 // The store suite: every case runs against the RocksDB store and its
 // in-memory twin (TEST_CASE_TEMPLATE over the two fixtures).
+#include "eventstore/event_store.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "eventstore/codec.h"
-#include "eventstore/event_store.h"
 #include "tests/eventstore/store_fixtures.h"
 
 namespace iam::eventstore::testing {
@@ -27,8 +28,8 @@ TEST_CASE_TEMPLATE("store: append and read back", Fx, STORES) {
   REQUIRE(r1.ok());
   CHECK(r1->first_seq == 1);
   CHECK(r1->last_seq == 1);
-  auto r2 = store->Append(
-      Request({TokenRenamed{"tok-1", "renamed"}, SomeEvent(2)}));
+  auto r2 =
+      store->Append(Request({TokenRenamed{"tok-1", "renamed"}, SomeEvent(2)}));
   REQUIRE(r2.ok());
   CHECK(r2->first_seq == 2);
   CHECK(r2->last_seq == 3);
@@ -76,7 +77,8 @@ TEST_CASE_TEMPLATE("store: reopen continues the chain", Fx, STORES) {
   Hash head;
   {
     auto store = MustOpen(fx);
-    for (int i = 0; i < 5; ++i) REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
+    for (int i = 0; i < 5; ++i)
+      REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
     REQUIRE(store->Close().ok());
     head = ReadAll(*store).back().hash;
   }
@@ -84,8 +86,8 @@ TEST_CASE_TEMPLATE("store: reopen continues the chain", Fx, STORES) {
   CHECK(store->LastSeq() == 5);
   CHECK(store->StreamVersion("token/tok-3") == 1);
   CHECK(store->LastCheckpoint().seq == 5);  // written at close
-  auto r = store->Append(Request({TokenDeleted{"tok-3"}},
-                                 {{"token/tok-3", 1}}));
+  auto r =
+      store->Append(Request({TokenDeleted{"tok-3"}}, {{"token/tok-3", 1}}));
   REQUIRE(r.ok());
   CHECK(r->first_seq == 6);
   Status s;
@@ -109,9 +111,9 @@ TEST_CASE_TEMPLATE("store: expected version conflicts are Aborted", Fx,
       Request({TokenRenamed{"tok-1", "x"}}, {{"token/tok-1", 7}}));
   CHECK(stale.status().code() == StatusCode::kAborted);
   // A failed expectation anywhere rejects the whole request.
-  auto mixed = store->Append(Request({SomeEvent(2), SomeEvent(3)},
-                                     {{"token/tok-2", kNoStream},
-                                      {"token/tok-1", kNoStream}}));
+  auto mixed = store->Append(
+      Request({SomeEvent(2), SomeEvent(3)},
+              {{"token/tok-2", kNoStream}, {"token/tok-1", kNoStream}}));
   CHECK(mixed.status().code() == StatusCode::kAborted);
   CHECK(store->LastSeq() == 1);
   CHECK(store->StreamVersion("token/tok-2") == 0);
@@ -133,7 +135,11 @@ TEST_CASE_TEMPLATE(
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         int n = t * 1000 + i;
-        if (!store->Append(Request({SomeEvent(n)}, {{"token/tok-" + std::to_string(n), kNoStream}})).ok())
+        if (!store
+                 ->Append(
+                     Request({SomeEvent(n)},
+                             {{"token/tok-" + std::to_string(n), kNoStream}}))
+                 .ok())
           failures++;
       }
     });
@@ -151,12 +157,14 @@ TEST_CASE_TEMPLATE(
                     << " appends=" << stats.appends);
   CHECK(stats.groups < stats.appends);  // group commit happened
   CHECK(stats.syncs > 0);
-  CHECK(stats.syncs < stats.appends);  // counted by the engine (WAL_FILE_SYNCED)
+  CHECK(stats.syncs <
+        stats.appends);  // counted by the engine (WAL_FILE_SYNCED)
 }
 
-TEST_CASE_TEMPLATE("store: the apply sink sees each event before the append "
-                   "completes",
-                   Fx, STORES) {
+TEST_CASE_TEMPLATE(
+    "store: the apply sink sees each event before the append "
+    "completes",
+    Fx, STORES) {
   Fx fx;
   CollectingSink sink;
   StoreOptions o;
@@ -169,13 +177,15 @@ TEST_CASE_TEMPLATE("store: the apply sink sees each event before the append "
   CHECK(sink.events[1].seq == 2);
 }
 
-TEST_CASE_TEMPLATE("store: a value rewritten behind the store's back is "
-                   "caught at its seq",
-                   Fx, STORES) {
+TEST_CASE_TEMPLATE(
+    "store: a value rewritten behind the store's back is "
+    "caught at its seq",
+    Fx, STORES) {
   Fx fx;
   {
     auto store = MustOpen(fx);
-    for (int i = 1; i <= 8; ++i) REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
+    for (int i = 1; i <= 8; ++i)
+      REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
     REQUIRE(store->Close().ok());
   }
   // Re-encode seq 5 with other content but its old hash fields: a valid
@@ -211,12 +221,12 @@ TEST_CASE_TEMPLATE("store: a value rewritten behind the store's back is "
   }
 }
 
-TEST_CASE_TEMPLATE("store: a deleted or swapped event is caught", Fx,
-                   STORES) {
+TEST_CASE_TEMPLATE("store: a deleted or swapped event is caught", Fx, STORES) {
   Fx fx;
   {
     auto store = MustOpen(fx);
-    for (int i = 1; i <= 8; ++i) REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
+    for (int i = 1; i <= 8; ++i)
+      REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
     REQUIRE(store->Close().ok());
   }
   SUBCASE("deleted") {
@@ -247,16 +257,18 @@ TEST_CASE_TEMPLATE("store: a deleted or swapped event is caught", Fx,
   }
 }
 
-TEST_CASE_TEMPLATE("store: checkpoints every N events and at close, "
-                   "authenticated",
-                   Fx, STORES) {
+TEST_CASE_TEMPLATE(
+    "store: checkpoints every N events and at close, "
+    "authenticated",
+    Fx, STORES) {
   Fx fx;
   StoreOptions o;
   o.checkpoint_interval = 10;
   o.checkpoint_key = std::string(32, 'k');
   {
     auto store = MustOpen(fx, o);
-    for (int i = 1; i <= 25; ++i) REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
+    for (int i = 1; i <= 25; ++i)
+      REQUIRE(store->Append(Request({SomeEvent(i)})).ok());
     CHECK(store->LastCheckpoint().seq == 20);
     CHECK(store->Stats().checkpoints == 2);
     REQUIRE(store->Close().ok());

@@ -1,5 +1,3 @@
-#include "tests/eventstore/store_fixtures.h"
-
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
@@ -7,6 +5,7 @@
 
 #include "eventstore/format.h"
 #include "eventstore/rocks_util.h"
+#include "tests/eventstore/store_fixtures.h"
 
 namespace iam::eventstore::testing {
 
@@ -46,7 +45,8 @@ void RocksFixture::Replace(uint64_t seq, const std::string& bytes) {
 void RocksFixture::Erase(uint64_t seq) {
   WithRawDb(data_dir(), [&](RocksDb& db) {
     REQUIRE(
-        db.db()->Delete(rocksdb::WriteOptions(), db.events(), EncodeSeqKey(seq))
+        db.db()
+            ->Delete(rocksdb::WriteOptions(), db.events(), EncodeSeqKey(seq))
             .ok());
   });
 }
