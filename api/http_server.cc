@@ -4,6 +4,7 @@
 // stream kinds (plain TCP, TLS over TCP, unix socket).
 #include "api/http_server.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,8 +26,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "api/json_codec.h"
 
@@ -103,7 +102,7 @@ struct HttpServerImpl {
   std::atomic<bool> destroying{false};
   std::atomic<size_t> connections{0};
   std::mutex mu;
-  uint64_t next_session_id = 0;                                  // guarded
+  uint64_t next_session_id = 0;                                      // guarded
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> sessions;  // guarded
 
   // -- The reactor and what must die before it.
@@ -111,8 +110,7 @@ struct HttpServerImpl {
   // Serializes the listeners, the retry and drain timers, DoStop and
   // FinishDrain across the I/O threads.
   net::strand<net::io_context::executor_type> control{ioc.get_executor()};
-  std::optional<net::executor_work_guard<net::io_context::executor_type>>
-      work;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> tcp_acceptor;
   std::optional<unix_proto::acceptor> unix_acceptor;
   std::optional<net::steady_timer> tcp_retry;
@@ -175,9 +173,10 @@ struct HttpServerImpl {
     drain_timer->expires_after(options.limits.drain_timeout);
     drain_timer->async_wait([this](error_code ec) {
       if (ec == net::error::operation_aborted) return;
-      spdlog::warn("http: {} connection(s) still busy after the drain "
-                   "timeout; stopping anyway",
-                   connections.load());
+      spdlog::warn(
+          "http: {} connection(s) still busy after the drain "
+          "timeout; stopping anyway",
+          connections.load());
       ioc.stop();
     });
   }
@@ -217,12 +216,11 @@ class Session final : public HttpServerImpl::Connection,
     if constexpr (kIsTls<Stream>) {
       state_ = State::kReading;
       Lowest().expires_after(Limits().header_timeout);
-      stream_.async_handshake(
-          ssl::stream_base::server,
-          [self = this->shared_from_this()](error_code ec) {
-            if (ec) return self->Close();
-            self->ReadRequest();
-          });
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](error_code ec) {
+                                if (ec) return self->Close();
+                                self->ReadRequest();
+                              });
     } else {
       ReadRequest();
     }
@@ -279,11 +277,9 @@ class Session final : public HttpServerImpl::Connection,
 
   void ReadHeader() {
     Lowest().expires_after(Limits().header_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](error_code ec, size_t) {
-          self->OnHeader(ec);
-        });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](
+                                error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(error_code ec) {
@@ -304,30 +300,34 @@ class Session final : public HttpServerImpl::Connection,
       return SendError(431, ResourceExhaustedStatus("too many header fields"));
     }
     if (content_lengths > 1) {
-      return SendError(400, InvalidArgumentError(
-                                "malformed HTTP request: repeated "
-                                "Content-Length"));
+      return SendError(400,
+                       InvalidArgumentError("malformed HTTP request: repeated "
+                                            "Content-Length"));
     }
     auto te = req.find(http::field::transfer_encoding);
     if (te != req.end() &&
-        !IEquals(TrimOws(std::string_view(te->value().data(),
-                                          te->value().size())),
-                 "chunked")) {
-      return SendError(400, InvalidArgumentError(
-                                "malformed HTTP request: unsupported "
-                                "Transfer-Encoding"));
+        !IEquals(
+            TrimOws(std::string_view(te->value().data(), te->value().size())),
+            "chunked")) {
+      return SendError(
+          400, InvalidArgumentError("malformed HTTP request: unsupported "
+                                    "Transfer-Encoding"));
     }
-    if (req.version() >= 11 && req.find(http::field::host) == req.end()) {
-      return SendError(400, InvalidArgumentError(
-                                "malformed HTTP request: missing Host "
-                                "header"));
+    if (req.version() != 10 && req.version() != 11) {
+      return SendError(
+          400, InvalidArgumentError("malformed HTTP request: unsupported HTTP "
+                                    "version"));
+    }
+    if (req.version() == 11 && req.find(http::field::host) == req.end()) {
+      return SendError(
+          400, InvalidArgumentError("malformed HTTP request: missing Host "
+                                    "header"));
     }
     if (parser_->is_done()) return Dispatch();
     auto expect = req.find(http::field::expect);
-    if (expect != req.end() &&
-        IEquals(std::string_view(expect->value().data(),
-                                 expect->value().size()),
-                "100-continue")) {
+    if (expect != req.end() && IEquals(std::string_view(expect->value().data(),
+                                                        expect->value().size()),
+                                       "100-continue")) {
       continue_.emplace(http::status::continue_, req.version());
       Lowest().expires_after(Limits().write_timeout);
       return http::async_write(
@@ -356,16 +356,16 @@ class Session final : public HttpServerImpl::Connection,
   void OnReadError(error_code ec, bool in_body) {
     if (ec == http::error::header_limit ||
         (ec == http::error::buffer_overflow && !in_body)) {
-      return SendError(431, ResourceExhaustedStatus(
-                                "request header too large (limit " +
-                                std::to_string(Limits().header_bytes) +
-                                " bytes)"));
+      return SendError(
+          431, ResourceExhaustedStatus("request header too large (limit " +
+                                       std::to_string(Limits().header_bytes) +
+                                       " bytes)"));
     }
     if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
-      return SendError(413, ResourceExhaustedStatus(
-                                "request body too large (limit " +
-                                std::to_string(Limits().body_bytes) +
-                                " bytes)"));
+      return SendError(
+          413, ResourceExhaustedStatus("request body too large (limit " +
+                                       std::to_string(Limits().body_bytes) +
+                                       " bytes)"));
     }
     if (ec == http::error::end_of_stream ||
         ec == http::error::partial_message) {
@@ -373,8 +373,8 @@ class Session final : public HttpServerImpl::Connection,
     }
     if (ec.category() ==
         http::make_error_code(http::error::bad_field).category()) {
-      return SendError(400, InvalidArgumentError("malformed HTTP request: " +
-                                                 ec.message()));
+      return SendError(
+          400, InvalidArgumentError("malformed HTTP request: " + ec.message()));
     }
     // Timeouts (Beast has already closed the socket), resets, aborts:
     // nobody to answer.
@@ -395,8 +395,7 @@ class Session final : public HttpServerImpl::Connection,
     out.method = std::string(req.method_string());
     out.target = std::string(req.target());
     for (const auto& f : req) {
-      out.headers.emplace(std::string(f.name_string()),
-                          std::string(f.value()));
+      out.headers.emplace(std::string(f.name_string()), std::string(f.value()));
     }
     out.body = std::move(req.body());
     out.remote = remote_;
@@ -423,8 +422,13 @@ class Session final : public HttpServerImpl::Connection,
     if (state_ != State::kHandling) return;
     ++served_;
     const size_t cap = Limits().max_requests_per_connection;
-    const bool close = !keep_alive_ || close_after_response_ ||
-                       server_->stopping.load() || (cap != 0 && served_ >= cap);
+    bool close = !keep_alive_ || close_after_response_ ||
+                 server_->stopping.load() || (cap != 0 && served_ >= cap);
+    // The handler may ask to close (e.g. after a fatal error).
+    for (auto [it, end] = r.headers.equal_range("connection"); it != end;
+         ++it) {
+      if (IEquals(TrimOws(it->second), "close")) close = true;
+    }
     Write(std::move(r), close);
   }
 
@@ -526,7 +530,7 @@ class Session final : public HttpServerImpl::Connection,
   std::array<char, 4096> scratch_{};
   uint64_t id_ = 0;
   State state_ = State::kReading;
-  bool first_ = true;             // no request served yet
+  bool first_ = true;  // no request served yet
   bool keep_alive_ = true;
   bool is_head_ = false;
   bool close_after_response_ = false;
@@ -604,8 +608,8 @@ void HttpServerImpl::OnAccepted(tcp::socket socket) {
         std::move(remote))
         ->Start();
   } else {
-    std::make_shared<Session<PlainStream>>(
-        this, PlainStream(std::move(socket)), std::move(remote))
+    std::make_shared<Session<PlainStream>>(this, PlainStream(std::move(socket)),
+                                           std::move(remote))
         ->Start();
   }
 }
@@ -651,8 +655,8 @@ HttpServer::~HttpServer() {
   if (impl_->tcp_acceptor) impl_->tcp_acceptor->close(ec);
   if (impl_->unix_acceptor) impl_->unix_acceptor->close(ec);
   if (impl_->unix_created) ::unlink(impl_->options.unix_socket.c_str());
-  // ~HttpServerImpl destroys the io_context, and with it every pending handler and
-  // the sessions they hold.
+  // ~HttpServerImpl destroys the io_context, and with it every pending handler
+  // and the sessions they hold.
 }
 
 Status HttpServer::Listen() {
@@ -681,8 +685,8 @@ Status HttpServer::Listen() {
       }
       ctx.use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
       if (ec) {
-        return FailedPreconditionError("cannot load TLS key " +
-                                       o.tls_key_file + ": " + ec.message());
+        return FailedPreconditionError("cannot load TLS key " + o.tls_key_file +
+                                       ": " + ec.message());
       }
       if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
         return FailedPreconditionError(
@@ -700,9 +704,9 @@ Status HttpServer::Listen() {
         endpoint = tcp::endpoint(address, host_port.second);
       } else {
         tcp::resolver resolver(s.ioc);
-        auto results = resolver.resolve(host_port.first,
-                                        std::to_string(host_port.second),
-                                        tcp::resolver::passive, ec);
+        auto results =
+            resolver.resolve(host_port.first, std::to_string(host_port.second),
+                             tcp::resolver::passive, ec);
         if (ec || results.empty()) {
           return InvalidArgumentError("cannot resolve \"" + host_port.first +
                                       "\": " + ec.message());
@@ -750,8 +754,8 @@ Status HttpServer::Listen() {
         s.unix_acceptor.reset();
         if (s.unix_created) ::unlink(path.c_str());
         s.unix_created = false;
-        return UnavailableError("cannot listen on unix socket " + path +
-                                ": " + ec.message());
+        return UnavailableError("cannot listen on unix socket " + path + ": " +
+                                ec.message());
       }
     }
   } catch (const std::exception& e) {

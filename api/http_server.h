@@ -21,6 +21,10 @@
 //    response, the server half-closes and drains briefly so the client reads
 //    the response instead of a reset;
 //  - "Expect: 100-continue" is answered before the body is read;
+//  - a response header "Connection: close" from the handler closes the
+//    connection after the response; the server owns Content-Length,
+//    Transfer-Encoding and Connection, and drops any response header whose
+//    name or value holds CR, LF or NUL;
 //  - no Server or Date header; Content-Length always set.
 //
 // Threads: the Handler runs on an I/O thread and must not block; `respond`

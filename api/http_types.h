@@ -41,7 +41,8 @@ using Headers = std::multimap<std::string, std::string, HeaderNameLess>;
 inline std::string_view HeaderValue(const Headers& headers,
                                     std::string_view name) {
   auto it = headers.find(name);
-  return it == headers.end() ? std::string_view() : std::string_view(it->second);
+  return it == headers.end() ? std::string_view()
+                             : std::string_view(it->second);
 }
 
 // Every value of header `name`, in arrival order.
@@ -61,7 +62,7 @@ struct HttpRequest {
   std::string method;  // as sent: "GET", "POST", ... (case-sensitive)
   std::string target;  // raw request-target, e.g. "/apis/iam/v2/tokens?x=1"
   Headers headers;
-  std::string body;    // at most the server's body limit
+  std::string body;  // at most the server's body limit
   // The peer: its IP address ("127.0.0.1", "::1") for TCP, or exactly
   // "unix" for the admin socket (the service maps it to local:admin).
   std::string remote;

@@ -1,9 +1,8 @@
 #include "api/json_codec.h"
 
-#include <nlohmann/json.hpp>
-
 #include <exception>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -98,82 +97,81 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 // The payload of an event, secrets excluded.
 Json EventData(const Event& event) {
   Json j = Json::object();
-  std::visit(
-      Overloaded{
-          [&](const LedgerInitialized& e) {
-            j["format_version"] = e.format_version;
-            j["ledger_id"] = e.ledger_id;
-          },
-          [&](const TokenCreated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["active"] = e.active;
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const TokenRenamed& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-          },
-          [&](const TokenProjectsAssigned& e) {
-            j["id"] = e.id;
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const TokenStatusToggled& e) {
-            j["id"] = e.id;
-            j["active"] = e.active;
-          },
-          [&](const TokenDeleted& e) { j["id"] = e.id; },
-          [&](const PolicyCreated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["type"] = PolicyTypeName(e.type);
-            j["members"] = StringArray(e.members);
-            j["statements"] = StatementArray(e.statements);
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const PolicyUpdated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["type"] = PolicyTypeName(e.type);
-            j["statements"] = StatementArray(e.statements);
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const PolicyMembersAdded& e) {
-            j["id"] = e.id;
-            j["members"] = StringArray(e.members);
-          },
-          [&](const PolicyMembersRemoved& e) {
-            j["id"] = e.id;
-            j["members"] = StringArray(e.members);
-          },
-          [&](const PolicyDeleted& e) { j["id"] = e.id; },
-          [&](const RoleCreated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["type"] = PolicyTypeName(e.type);
-            j["actions"] = StringArray(e.actions);
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const RoleUpdated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["type"] = PolicyTypeName(e.type);
-            j["actions"] = StringArray(e.actions);
-            j["projects"] = StringArray(e.projects);
-          },
-          [&](const RoleDeleted& e) { j["id"] = e.id; },
-          [&](const ProjectCreated& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-            j["type"] = PolicyTypeName(e.type);
-          },
-          [&](const ProjectRenamed& e) {
-            j["id"] = e.id;
-            j["name"] = e.name;
-          },
-          [&](const ProjectDeleted& e) { j["id"] = e.id; },
-      },
-      event);
+  std::visit(Overloaded{
+                 [&](const LedgerInitialized& e) {
+                   j["format_version"] = e.format_version;
+                   j["ledger_id"] = e.ledger_id;
+                 },
+                 [&](const TokenCreated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["active"] = e.active;
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const TokenRenamed& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                 },
+                 [&](const TokenProjectsAssigned& e) {
+                   j["id"] = e.id;
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const TokenStatusToggled& e) {
+                   j["id"] = e.id;
+                   j["active"] = e.active;
+                 },
+                 [&](const TokenDeleted& e) { j["id"] = e.id; },
+                 [&](const PolicyCreated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["type"] = PolicyTypeName(e.type);
+                   j["members"] = StringArray(e.members);
+                   j["statements"] = StatementArray(e.statements);
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const PolicyUpdated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["type"] = PolicyTypeName(e.type);
+                   j["statements"] = StatementArray(e.statements);
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const PolicyMembersAdded& e) {
+                   j["id"] = e.id;
+                   j["members"] = StringArray(e.members);
+                 },
+                 [&](const PolicyMembersRemoved& e) {
+                   j["id"] = e.id;
+                   j["members"] = StringArray(e.members);
+                 },
+                 [&](const PolicyDeleted& e) { j["id"] = e.id; },
+                 [&](const RoleCreated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["type"] = PolicyTypeName(e.type);
+                   j["actions"] = StringArray(e.actions);
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const RoleUpdated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["type"] = PolicyTypeName(e.type);
+                   j["actions"] = StringArray(e.actions);
+                   j["projects"] = StringArray(e.projects);
+                 },
+                 [&](const RoleDeleted& e) { j["id"] = e.id; },
+                 [&](const ProjectCreated& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                   j["type"] = PolicyTypeName(e.type);
+                 },
+                 [&](const ProjectRenamed& e) {
+                   j["id"] = e.id;
+                   j["name"] = e.name;
+                 },
+                 [&](const ProjectDeleted& e) { j["id"] = e.id; },
+             },
+             event);
   return j;
 }
 
@@ -408,9 +406,8 @@ class MessageReader {
     }
     if (v.is_number_integer()) {
       // is_number_integer covers both signed and unsigned storage.
-      const bool is_zero = v.is_number_unsigned()
-                               ? v.get<uint64_t>() == 0
-                               : v.get<int64_t>() == 0;
+      const bool is_zero = v.is_number_unsigned() ? v.get<uint64_t>() == 0
+                                                  : v.get<int64_t>() == 0;
       const bool is_one = v.is_number_unsigned() ? v.get<uint64_t>() == 1
                                                  : v.get<int64_t>() == 1;
       if (is_zero) {
@@ -421,9 +418,10 @@ class MessageReader {
         *out = Effect::kDeny;
         return OkStatus();
       }
-      return InvalidArgumentError(
-          "invalid value for enum field \"" + e->key + "\" in " + message_ +
-          ": unknown number for enum chef.automate.api.iam.v2.Statement.Effect");
+      return InvalidArgumentError("invalid value for enum field \"" + e->key +
+                                  "\" in " + message_ +
+                                  ": unknown number for enum "
+                                  "chef.automate.api.iam.v2.Statement.Effect");
     }
     return WrongType(*e, "\"ALLOW\", \"DENY\", 0 or 1");
   }
@@ -470,10 +468,10 @@ Status DecodeStatement(const Json& obj, bool lax, Statement* out) {
 
 Status ReadStatements(const MessageReader& r, std::vector<Statement>* out) {
   const bool lax = r.lax();
-  return r.Messages<Statement>(
-      "statements", out, [lax](const Json& item, Statement* s) {
-        return DecodeStatement(item, lax, s);
-      });
+  return r.Messages<Statement>("statements", out,
+                               [lax](const Json& item, Statement* s) {
+                                 return DecodeStatement(item, lax, s);
+                               });
 }
 
 // Runs `decode` over the parsed body, converting any stray library
@@ -616,8 +614,7 @@ std::string_view EffectName(Effect effect) {
   return effect == Effect::kDeny ? "DENY" : "ALLOW";
 }
 
-std::string TokenJson(const Token& token, std::string_view value,
-                      bool pretty) {
+std::string TokenJson(const Token& token, std::string_view value, bool pretty) {
   Json j = Json::object();
   j["token"] = TokenObject(token, value);
   return Dump(j, pretty);
@@ -723,8 +720,7 @@ std::string EventJson(const RecordedEvent& event, bool with_stream,
   return Dump(EventObject(event, with_stream), pretty);
 }
 
-std::string HistoryJson(const std::vector<RecordedEvent>& events,
-                        bool pretty) {
+std::string HistoryJson(const std::vector<RecordedEvent>& events, bool pretty) {
   Json a = Json::array();
   for (const RecordedEvent& e : events) a.push_back(EventObject(e, false));
   Json j = Json::object();
@@ -868,17 +864,17 @@ StatusOr<UpdateRole> DecodeUpdateRole(std::string_view body, bool lax,
 }
 
 StatusOr<CreateProject> DecodeCreateProject(std::string_view body, bool lax) {
-  return DecodeBody<CreateProject>(
-      body, [&](const Json& j, CreateProject* out) {
-        MessageReader r("CreateProjectReq", lax);
-        IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
-                                       {"name", "name"},
-                                       {"skip_policies", "skipPolicies"}}));
-        IAM_RETURN_IF_ERROR(r.String("id", &out->id));
-        IAM_RETURN_IF_ERROR(r.String("name", &out->name));
-        IAM_RETURN_IF_ERROR(r.Bool("skip_policies", &out->skip_policies));
-        return OkStatus();
-      });
+  return DecodeBody<CreateProject>(body, [&](const Json& j,
+                                             CreateProject* out) {
+    MessageReader r("CreateProjectReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(
+        j,
+        {{"id", "id"}, {"name", "name"}, {"skip_policies", "skipPolicies"}}));
+    IAM_RETURN_IF_ERROR(r.String("id", &out->id));
+    IAM_RETURN_IF_ERROR(r.String("name", &out->name));
+    IAM_RETURN_IF_ERROR(r.Bool("skip_policies", &out->skip_policies));
+    return OkStatus();
+  });
 }
 
 StatusOr<UpdateProject> DecodeUpdateProject(std::string_view body, bool lax,

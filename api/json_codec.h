@@ -147,8 +147,7 @@ std::string EndpointsJson(const std::map<std::string, MethodsAllowed>& eps,
 std::string EventJson(const RecordedEvent& event, bool with_stream,
                       bool pretty);
 // GET .../{id}/history: {"events": [event without "stream"...]}
-std::string HistoryJson(const std::vector<RecordedEvent>& events,
-                        bool pretty);
+std::string HistoryJson(const std::vector<RecordedEvent>& events, bool pretty);
 // GET /events: {"events": [event with "stream"...], "next": <seq>}
 std::string EventFeedJson(const std::vector<RecordedEvent>& events,
                           uint64_t next, bool pretty);
@@ -162,8 +161,7 @@ struct CreateTokenRequest {
   CreateToken cmd;
   std::string value;
 };
-StatusOr<CreateTokenRequest> DecodeCreateToken(std::string_view body,
-                                               bool lax);
+StatusOr<CreateTokenRequest> DecodeCreateToken(std::string_view body, bool lax);
 // PUT /tokens/{id}: UpdateTokenReq {id, name, active, projects}.
 StatusOr<UpdateToken> DecodeUpdateToken(std::string_view body, bool lax,
                                         std::string_view path_id);

@@ -32,8 +32,7 @@ const std::vector<RouteInfo>& Table() {
         {R::kListPolicies, "Policies/ListPolicies", "GET",
          "/apis/iam/v2/policies", "iam:policies", "iam:policies:list"},
         {R::kGetPolicy, "Policies/GetPolicy", "GET",
-         "/apis/iam/v2/policies/{id}", "iam:policies:{id}",
-         "iam:policies:get"},
+         "/apis/iam/v2/policies/{id}", "iam:policies:{id}", "iam:policies:get"},
         {R::kUpdatePolicy, "Policies/UpdatePolicy", "PUT",
          "/apis/iam/v2/policies/{id}", "iam:policies:{id}",
          "iam:policies:update", true},
@@ -64,8 +63,7 @@ const std::vector<RouteInfo>& Table() {
         {R::kGetRole, "Policies/GetRole", "GET", "/apis/iam/v2/roles/{id}",
          "iam:roles:{id}", "iam:roles:get"},
         {R::kUpdateRole, "Policies/UpdateRole", "PUT",
-         "/apis/iam/v2/roles/{id}", "iam:roles:{id}", "iam:roles:update",
-         true},
+         "/apis/iam/v2/roles/{id}", "iam:roles:{id}", "iam:roles:update", true},
         {R::kDeleteRole, "Policies/DeleteRole", "DELETE",
          "/apis/iam/v2/roles/{id}", "iam:roles:{id}", "iam:roles:delete"},
         // ----------------------------------------------------- projects
@@ -74,8 +72,7 @@ const std::vector<RouteInfo>& Table() {
         {R::kListProjects, "Projects/ListProjects", "GET",
          "/apis/iam/v2/projects", "iam:projects", "iam:projects:list"},
         {R::kGetProject, "Projects/GetProject", "GET",
-         "/apis/iam/v2/projects/{id}", "iam:projects:{id}",
-         "iam:projects:get"},
+         "/apis/iam/v2/projects/{id}", "iam:projects:{id}", "iam:projects:get"},
         {R::kUpdateProject, "Projects/UpdateProject", "PUT",
          "/apis/iam/v2/projects/{id}", "iam:projects:{id}",
          "iam:projects:update", true},
@@ -87,8 +84,7 @@ const std::vector<RouteInfo>& Table() {
          "/apis/iam/v2/introspect_projects", "iam:introspect",
          "iam:introspect:getAllProjects"},
         {R::kIntrospectAll, "Authorization/IntrospectAll", "GET",
-         "/apis/iam/v2/introspect", "iam:introspect",
-         "iam:introspect:getAll"},
+         "/apis/iam/v2/introspect", "iam:introspect", "iam:introspect:getAll"},
         {R::kIntrospectSome, "Authorization/IntrospectSome", "POST",
          "/apis/iam/v2/introspect_some", "iam:introspect",
          "iam:introspect:getSome", true},
@@ -103,8 +99,7 @@ const std::vector<RouteInfo>& Table() {
          "/apis/iam/v2/policies/{id}/history", "iam:policies:{id}",
          "iam:policies:get"},
         {R::kRoleHistory, "History/RoleHistory", "GET",
-         "/apis/iam/v2/roles/{id}/history", "iam:roles:{id}",
-         "iam:roles:get"},
+         "/apis/iam/v2/roles/{id}/history", "iam:roles:{id}", "iam:roles:get"},
         {R::kProjectHistory, "History/ProjectHistory", "GET",
          "/apis/iam/v2/projects/{id}/history", "iam:projects:{id}",
          "iam:projects:get"},
@@ -140,8 +135,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }
 
 bool IsParam(std::string_view segment) {
-  return segment.size() >= 2 && segment.front() == '{' &&
-         segment.back() == '}';
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
 }
 
 std::string_view ParamName(std::string_view segment) {
@@ -212,7 +206,8 @@ bool IsValidUtf8(std::string_view s) {
 RouteMatch BadTarget(std::string message) {
   RouteMatch m;
   m.outcome = MatchOutcome::kBadTarget;
-  m.status = InvalidArgumentError("invalid request path: " + std::move(message));
+  m.status =
+      InvalidArgumentError("invalid request path: " + std::move(message));
   return m;
 }
 
@@ -335,10 +330,9 @@ StatusOr<uint64_t> QueryUint(const QueryParams& query, std::string_view key,
   if (it == query.end()) return default_value;
   const std::string& v = it->second;
   auto bad = [&] {
-    return InvalidArgumentError("invalid value for query parameter \"" +
-                                std::string(key) +
-                                "\": must be an integer between 0 and " +
-                                std::to_string(max));
+    return InvalidArgumentError(
+        "invalid value for query parameter \"" + std::string(key) +
+        "\": must be an integer between 0 and " + std::to_string(max));
   };
   if (v.empty() || v.size() > 20) return bad();
   uint64_t n = 0;
@@ -595,8 +589,7 @@ StatusOr<std::string> HydrateResource(
     if (value == nullptr) {
       missing.push_back(name);
     } else if (value->empty()) {
-      return InvalidArgumentError("parameter \"" + name +
-                                  "\" has empty value");
+      return InvalidArgumentError("parameter \"" + name + "\" has empty value");
     } else {
       out += *value;
     }

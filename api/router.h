@@ -118,9 +118,9 @@ struct RouteMatch {
   PathParams params;
   std::string resource;  // route's resource with {params} expanded
   std::string action;
-  std::string path;      // the decoded path
+  std::string path;  // the decoded path
   QueryParams query;
-  Status status;         // kBadTarget: the InvalidArgument to answer with
+  Status status;  // kBadTarget: the InvalidArgument to answer with
   // kMethodNotAllowed: the methods the path accepts ("GET, PUT").
   std::string allow;
 
@@ -200,9 +200,9 @@ std::string ExpandResource(std::string_view resource_template,
 // that is empty -> InvalidArgument `parameter "<name>" has empty value`;
 // placeholders left without a value -> InvalidArgument
 // `missing parameter(s): <name>[, <name>...]`.
-StatusOr<std::string> HydrateResource(std::string_view resource_template,
-                                      const PathParams& path_params,
-                                      const std::vector<std::string>& parameters);
+StatusOr<std::string> HydrateResource(
+    std::string_view resource_template, const PathParams& path_params,
+    const std::vector<std::string>& parameters);
 
 }  // namespace iam::api
 

@@ -67,6 +67,7 @@ int RunServe(const ServeFlags& flags) {
     sigwait(&signals, &sig);
     std::fprintf(stderr, "iamledger: %s, stopping\n",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    service.Shutdown();  // long-polls answer now instead of holding the drain
     server.Stop();
   });
   // Snapshot the projections every 100,000 events, so that a restart after

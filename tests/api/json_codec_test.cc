@@ -1,8 +1,9 @@
 #include "api/json_codec.h"
 
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -184,10 +185,11 @@ TEST_CASE("codec: introspection endpoints") {
   std::map<std::string, MethodsAllowed> eps;
   eps["/apis/iam/v2/policies/foo"] = {true, true, false, true, false};
   eps["/apis/iam/v2/tokens"] = {};
-  CHECK(EndpointsJson(eps, false) ==
-        R"({"endpoints":{"/apis/iam/v2/policies/foo":{"get":true,"put":true,)"
-        R"("post":false,"delete":true,"patch":false},"/apis/iam/v2/tokens":{)"
-        R"("get":false,"put":false,"post":false,"delete":false,"patch":false}}})");
+  CHECK(
+      EndpointsJson(eps, false) ==
+      R"({"endpoints":{"/apis/iam/v2/policies/foo":{"get":true,"put":true,)"
+      R"("post":false,"delete":true,"patch":false},"/apis/iam/v2/tokens":{)"
+      R"("get":false,"put":false,"post":false,"delete":false,"patch":false}}})");
   CHECK(EndpointsJson({}, false) == R"({"endpoints":{}})");
 }
 
@@ -210,9 +212,11 @@ TEST_CASE("codec: history and the change feed") {
   renamed.seq = 815;
   renamed.stream_version = 2;
   renamed.event = TokenRenamed{"ci-bot", "CI robot"};
-  CHECK(HistoryJson({e, renamed}, false).find(
-            R"("stream_version":2,"data":{"id":"ci-bot","name":"CI robot"}})") !=
-        std::string::npos);
+  CHECK(
+      HistoryJson({e, renamed}, false)
+          .find(
+              R"("stream_version":2,"data":{"id":"ci-bot","name":"CI robot"}})") !=
+      std::string::npos);
   const std::string feed = EventFeedJson({e, renamed}, 845, false);
   CHECK(feed.find(R"("source":"127.0.0.1","stream":"token/ci-bot",)"
                   R"("stream_version":1)") != std::string::npos);
@@ -261,8 +265,8 @@ TEST_CASE("codec: history and the change feed") {
     r.event = event;
     const std::string json = EventJson(r, true, false);
     CAPTURE(json);
-    CHECK(json.find(R"("type":")" + std::string(EventTypeName(event)) +
-                    "\"") != std::string::npos);
+    CHECK(json.find(R"("type":")" + std::string(EventTypeName(event)) + "\"") !=
+          std::string::npos);
     CHECK(json.substr(json.size() - data.size() - 1) == data + "}");
   }
 }
@@ -275,14 +279,22 @@ TEST_CASE("codec: error body and HTTP status for every code") {
     int http;
   };
   const std::vector<Row> rows = {
-      {StatusCode::kCancelled, 408},         {StatusCode::kUnknown, 500},
-      {StatusCode::kInvalidArgument, 400},   {StatusCode::kDeadlineExceeded, 504},
-      {StatusCode::kNotFound, 404},          {StatusCode::kAlreadyExists, 409},
-      {StatusCode::kPermissionDenied, 403},  {StatusCode::kResourceExhausted, 429},
-      {StatusCode::kFailedPrecondition, 400}, {StatusCode::kAborted, 409},
-      {StatusCode::kOutOfRange, 400},        {StatusCode::kUnimplemented, 501},
-      {StatusCode::kInternal, 500},          {StatusCode::kUnavailable, 503},
-      {StatusCode::kDataLoss, 500},          {StatusCode::kUnauthenticated, 401},
+      {StatusCode::kCancelled, 408},
+      {StatusCode::kUnknown, 500},
+      {StatusCode::kInvalidArgument, 400},
+      {StatusCode::kDeadlineExceeded, 504},
+      {StatusCode::kNotFound, 404},
+      {StatusCode::kAlreadyExists, 409},
+      {StatusCode::kPermissionDenied, 403},
+      {StatusCode::kResourceExhausted, 429},
+      {StatusCode::kFailedPrecondition, 400},
+      {StatusCode::kAborted, 409},
+      {StatusCode::kOutOfRange, 400},
+      {StatusCode::kUnimplemented, 501},
+      {StatusCode::kInternal, 500},
+      {StatusCode::kUnavailable, 503},
+      {StatusCode::kDataLoss, 500},
+      {StatusCode::kUnauthenticated, 401},
   };
   CHECK(HttpStatusFromCode(StatusCode::kOk) == 200);
   for (const Row& row : rows) {
@@ -312,8 +324,7 @@ TEST_CASE("codec: error body and HTTP status for every code") {
         "  \"details\": []\n"
         "}");
   // Internal details never leave the server.
-  CHECK(ErrorBody(InternalError("rocksdb: /data/000012.log: I/O error"),
-                  false)
+  CHECK(ErrorBody(InternalError("rocksdb: /data/000012.log: I/O error"), false)
             .find("rocksdb") == std::string::npos);
   CHECK(PublicMessage(NotFoundError("No token record found")) ==
         "No token record found");
@@ -426,7 +437,8 @@ TEST_CASE("codec: policies and statements") {
   REQUIRE(d->statements.size() == 4);
   CHECK(d->statements[0] ==
         Statement{Effect::kDeny, {"iam:tokens:get"}, "", {}, {"*"}});
-  CHECK(d->statements[1] == Statement{Effect::kAllow, {}, "viewer", {}, {"p1"}});
+  CHECK(d->statements[1] ==
+        Statement{Effect::kAllow, {}, "viewer", {}, {"p1"}});
   CHECK(d->statements[2] == Statement{Effect::kDeny, {}, "", {"x"}, {}});
   CHECK(d->statements[3] == Statement{});
   CHECK(d->projects == StringList{"p1"});
@@ -468,25 +480,26 @@ TEST_CASE("codec: members, roles, projects, introspection") {
   REQUIRE(r.ok());
   CHECK(r->id == "p");
   CHECK(r->members.empty());
-  auto a = DecodeAddPolicyMembers(R"({"id":"q","members":["token:a"]})",
-                                  false, "p");
+  auto a =
+      DecodeAddPolicyMembers(R"({"id":"q","members":["token:a"]})", false, "p");
   REQUIRE(a.ok());
   CHECK(a->id == "p");
   CHECK(a->members == StringList{"token:a"});
-  auto rm = DecodeRemovePolicyMembers(R"({"members":["user:local:x"]})",
-                                      false, "p");
+  auto rm =
+      DecodeRemovePolicyMembers(R"({"members":["user:local:x"]})", false, "p");
   REQUIRE(rm.ok());
   CHECK(rm->members == StringList{"user:local:x"});
   CHECK(DecodeAddPolicyMembers(R"({"member":[]})", false, "p").status() ==
         InvalidArgumentError("unknown field \"member\" in "
                              "chef.automate.api.iam.v2.AddPolicyMembersReq"));
-  CHECK(DecodeRemovePolicyMembers(R"({"x":1})", false, "p").status() ==
-        InvalidArgumentError("unknown field \"x\" in "
-                             "chef.automate.api.iam.v2.RemovePolicyMembersReq"));
-  CHECK(DecodeReplacePolicyMembers(R"({"x":1})", false, "p").status() ==
-        InvalidArgumentError(
-            "unknown field \"x\" in "
-            "chef.automate.api.iam.v2.ReplacePolicyMembersReq"));
+  CHECK(
+      DecodeRemovePolicyMembers(R"({"x":1})", false, "p").status() ==
+      InvalidArgumentError("unknown field \"x\" in "
+                           "chef.automate.api.iam.v2.RemovePolicyMembersReq"));
+  CHECK(
+      DecodeReplacePolicyMembers(R"({"x":1})", false, "p").status() ==
+      InvalidArgumentError("unknown field \"x\" in "
+                           "chef.automate.api.iam.v2.ReplacePolicyMembersReq"));
 
   auto role = DecodeCreateRole(
       R"({"id":"r","name":"R","actions":["a:b:c"],"projects":["p"]})", false);
@@ -525,8 +538,7 @@ TEST_CASE("codec: members, roles, projects, introspection") {
   REQUIRE(uproj.ok());
   CHECK(uproj->id == "p");
   CHECK(uproj->name == "New");
-  CHECK(DecodeUpdateProject(R"({"skip_policies":true})", false, "p")
-            .status() ==
+  CHECK(DecodeUpdateProject(R"({"skip_policies":true})", false, "p").status() ==
         InvalidArgumentError("unknown field \"skip_policies\" in "
                              "chef.automate.api.iam.v2.UpdateProjectReq"));
 
@@ -574,25 +586,25 @@ TEST_CASE("codec: wrong JSON types are 400 naming the field") {
 
 TEST_CASE("codec: malformed JSON is 400 and echoes nothing of the body") {
   for (const char* body : {
-           R"({"name":"secret-value")",      // truncated
-           R"({"name":"x",})",               // trailing comma
-           R"({"name":NaN})",                // NaN
-           R"({"name":"x"} trailing)",       // trailing data
-           R"({"name":"x"}{})",              // two values
-           R"([])",                          // top-level array
-           R"("str")",                       // top-level string
-           R"(null)",                        // top-level null
-           R"(42)",                          // top-level number
-           R"({'name':'x'})",                // single quotes
-           R"({"name":"x" /* c */})",        // comments
-           R"({"name":"a\u0000b"})",         // NUL
-           R"({"na\u0000me":"a"})",          // NUL in a key
-           "{\"name\":\"\xC0\xAF\"}",        // overlong UTF-8
-           "{\"name\":\"\xFF\"}",            // not UTF-8
-           R"({"name":"\ud800"})",           // lone surrogate
-           R"({"name":"x","name":"y"})",     // duplicate key
+           R"({"name":"secret-value")",   // truncated
+           R"({"name":"x",})",            // trailing comma
+           R"({"name":NaN})",             // NaN
+           R"({"name":"x"} trailing)",    // trailing data
+           R"({"name":"x"}{})",           // two values
+           R"([])",                       // top-level array
+           R"("str")",                    // top-level string
+           R"(null)",                     // top-level null
+           R"(42)",                       // top-level number
+           R"({'name':'x'})",             // single quotes
+           R"({"name":"x" /* c */})",     // comments
+           R"({"name":"a\u0000b"})",      // NUL
+           R"({"na\u0000me":"a"})",       // NUL in a key
+           "{\"name\":\"\xC0\xAF\"}",     // overlong UTF-8
+           "{\"name\":\"\xFF\"}",         // not UTF-8
+           R"({"name":"\ud800"})",        // lone surrogate
+           R"({"name":"x","name":"y"})",  // duplicate key
            R"({"projects":[],"projects":[]})",
-           R"({"x":1e400})",                 // overflow
+           R"({"x":1e400})",  // overflow
        }) {
     CAPTURE(body);
     auto d = DecodeCreateToken(body, true);
@@ -623,23 +635,21 @@ TEST_CASE("codec: nesting deeper than 16 is refused before building a DOM") {
   };
   CHECK(DecodeCreateToken(nested(16), true).ok());
   auto too_deep = DecodeCreateToken(nested(17), true);
-  CHECK(too_deep.status() ==
-        InvalidArgumentError(
-            "invalid JSON body: nesting deeper than 16 levels"));
+  CHECK(
+      too_deep.status() ==
+      InvalidArgumentError("invalid JSON body: nesting deeper than 16 levels"));
   // Depth is checked before unknown fields.
   CHECK(DecodeCreateToken(nested(17), false).status() == too_deep.status());
   // 10,000 levels, unterminated: refused at level 17.
   CHECK(DecodeCreateToken(std::string(10000, '['), false).status() ==
         too_deep.status());
   CHECK(DecodeCreateToken(
-            "{\"x\":" + std::string(10000, '[') + std::string(10000, ']') +
-                "}",
+            "{\"x\":" + std::string(10000, '[') + std::string(10000, ']') + "}",
             true)
             .status() == too_deep.status());
   // Statements sit at depth 4: fine.
   CHECK(DecodeCreatePolicy(
-            R"({"statements":[{"actions":["a:b:c"],"projects":["*"]}]})",
-            false)
+            R"({"statements":[{"actions":["a:b:c"],"projects":["*"]}]})", false)
             .ok());
 }
 
@@ -656,13 +666,13 @@ TEST_CASE("codec: DecodeCommand covers every write route") {
     size_t index;  // in Command
   };
   const std::vector<Row> rows = {
-      {RouteId::kUpdateToken, 1},          {RouteId::kDeleteToken, 2},
-      {RouteId::kCreatePolicy, 3},         {RouteId::kUpdatePolicy, 4},
-      {RouteId::kDeletePolicy, 5},         {RouteId::kReplacePolicyMembers, 6},
-      {RouteId::kAddPolicyMembers, 7},     {RouteId::kRemovePolicyMembers, 8},
-      {RouteId::kCreateRole, 9},           {RouteId::kUpdateRole, 10},
-      {RouteId::kDeleteRole, 11},          {RouteId::kCreateProject, 12},
-      {RouteId::kUpdateProject, 13},       {RouteId::kDeleteProject, 14},
+      {RouteId::kUpdateToken, 1},      {RouteId::kDeleteToken, 2},
+      {RouteId::kCreatePolicy, 3},     {RouteId::kUpdatePolicy, 4},
+      {RouteId::kDeletePolicy, 5},     {RouteId::kReplacePolicyMembers, 6},
+      {RouteId::kAddPolicyMembers, 7}, {RouteId::kRemovePolicyMembers, 8},
+      {RouteId::kCreateRole, 9},       {RouteId::kUpdateRole, 10},
+      {RouteId::kDeleteRole, 11},      {RouteId::kCreateProject, 12},
+      {RouteId::kUpdateProject, 13},   {RouteId::kDeleteProject, 14},
   };
   for (const Row& row : rows) {
     CAPTURE(static_cast<int>(row.route));
@@ -688,6 +698,54 @@ TEST_CASE("codec: DecodeCommand covers every write route") {
   CHECK(DecodeCommand(RouteId::kGetToken, "", false, "x").status().code() ==
         StatusCode::kInvalidArgument);
   CHECK_FALSE(DecodeCommand(RouteId::kIntrospect, "{}", false, "").ok());
+}
+
+TEST_CASE("codec: random bodies decode or fail cleanly") {
+  std::mt19937 rng(2024);
+  const std::vector<std::string> pieces = {"{",
+                                           "}",
+                                           "[",
+                                           "]",
+                                           ",",
+                                           ":",
+                                           "\"id\"",
+                                           "\"name\"",
+                                           "\"projects\"",
+                                           "\"statements\"",
+                                           "\"effect\"",
+                                           "\"members\"",
+                                           "\"active\"",
+                                           "\"skipPolicies\"",
+                                           "\"x\"",
+                                           "null",
+                                           "true",
+                                           "1",
+                                           "-0",
+                                           "1e999",
+                                           "\"ALLOW\"",
+                                           "\"\\u0000\"",
+                                           "\"\xff\"",
+                                           " ",
+                                           "\"a\""};
+  for (int i = 0; i < 20000; ++i) {
+    std::string body;
+    const int n = static_cast<int>(rng() % 30);
+    for (int k = 0; k < n; ++k) body += pieces[rng() % pieces.size()];
+    const bool lax = rng() % 2 == 0;
+    for (RouteId route :
+         {RouteId::kCreateToken, RouteId::kUpdateToken, RouteId::kCreatePolicy,
+          RouteId::kUpdatePolicy, RouteId::kAddPolicyMembers,
+          RouteId::kCreateRole, RouteId::kCreateProject}) {
+      auto d = DecodeCommand(route, body, lax, "id");
+      if (!d.ok()) {
+        CHECK(d.status().code() == StatusCode::kInvalidArgument);
+      }
+    }
+    auto s1 = DecodeIntrospect(body, lax);
+    auto s2 = DecodeIntrospectSome(body, lax);
+    if (!s1.ok()) CHECK(s1.status().code() == StatusCode::kInvalidArgument);
+    if (!s2.ok()) CHECK(s2.status().code() == StatusCode::kInvalidArgument);
+  }
 }
 
 }  // namespace

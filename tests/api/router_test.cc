@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,8 +34,8 @@ const std::vector<Expect>& Cases() {
        "iam:tokens:tok-1", "iam:tokens:delete", "tok-1"},
       {"GET", "/apis/iam/v2/tokens/tok-1/history", RouteId::kTokenHistory,
        "iam:tokens:tok-1", "iam:tokens:get", "tok-1"},
-      {"POST", "/apis/iam/v2/policies", RouteId::kCreatePolicy,
-       "iam:policies", "iam:policies:create", ""},
+      {"POST", "/apis/iam/v2/policies", RouteId::kCreatePolicy, "iam:policies",
+       "iam:policies:create", ""},
       {"GET", "/apis/iam/v2/policies", RouteId::kListPolicies, "iam:policies",
        "iam:policies:list", ""},
       {"GET", "/apis/iam/v2/policies/p1", RouteId::kGetPolicy,
@@ -66,12 +67,12 @@ const std::vector<Expect>& Cases() {
        "iam:roles:get", "r1"},
       {"PUT", "/apis/iam/v2/roles/r1", RouteId::kUpdateRole, "iam:roles:r1",
        "iam:roles:update", "r1"},
-      {"DELETE", "/apis/iam/v2/roles/r1", RouteId::kDeleteRole,
-       "iam:roles:r1", "iam:roles:delete", "r1"},
+      {"DELETE", "/apis/iam/v2/roles/r1", RouteId::kDeleteRole, "iam:roles:r1",
+       "iam:roles:delete", "r1"},
       {"GET", "/apis/iam/v2/roles/r1/history", RouteId::kRoleHistory,
        "iam:roles:r1", "iam:roles:get", "r1"},
-      {"POST", "/apis/iam/v2/projects", RouteId::kCreateProject,
-       "iam:projects", "iam:projects:create", ""},
+      {"POST", "/apis/iam/v2/projects", RouteId::kCreateProject, "iam:projects",
+       "iam:projects:create", ""},
       {"GET", "/apis/iam/v2/projects", RouteId::kListProjects, "iam:projects",
        "iam:projects:list", ""},
       {"GET", "/apis/iam/v2/projects/pr1", RouteId::kGetProject,
@@ -197,28 +198,28 @@ TEST_CASE("router: unknown paths are 404, wrong methods 405") {
 
 TEST_CASE("router: dangerous targets are 400 with the JSON error body") {
   for (const char* t : {
-           "/apis/iam/v2/tokens/a%2Fb",          // encoded slash
-           "/apis/iam/v2/tokens/a%2fb",          // lower-case too
-           "/apis/iam/v2/tokens/%2e%2e",         // encoded ..
-           "/apis/iam/v2/tokens/..",             // plain ..
-           "/apis/iam/v2/tokens/.",              // plain .
-           "/apis/iam/v2/../v2/tokens",          // traversal
-           "/apis/iam/v2/tokens/%2e%2e%2fetc",   // encoded ../
-           "/apis/iam/v2/tokens/a%00",           // encoded NUL
-           "/apis/iam/v2/tokens/%c0%af",         // overlong '/'
-           "/apis/iam/v2/tokens/%ed%a0%80",      // surrogate
-           "/apis/iam/v2/tokens/%ff",            // not UTF-8
-           "/apis/iam/v2/tokens/%zz",            // bad escape
-           "/apis/iam/v2/tokens/%4",             // truncated escape
-           "/apis/iam/v2/tokens/%",              // truncated escape
+           "/apis/iam/v2/tokens/a%2Fb",              // encoded slash
+           "/apis/iam/v2/tokens/a%2fb",              // lower-case too
+           "/apis/iam/v2/tokens/%2e%2e",             // encoded ..
+           "/apis/iam/v2/tokens/..",                 // plain ..
+           "/apis/iam/v2/tokens/.",                  // plain .
+           "/apis/iam/v2/../v2/tokens",              // traversal
+           "/apis/iam/v2/tokens/%2e%2e%2fetc",       // encoded ../
+           "/apis/iam/v2/tokens/a%00",               // encoded NUL
+           "/apis/iam/v2/tokens/%c0%af",             // overlong '/'
+           "/apis/iam/v2/tokens/%ed%a0%80",          // surrogate
+           "/apis/iam/v2/tokens/%ff",                // not UTF-8
+           "/apis/iam/v2/tokens/%zz",                // bad escape
+           "/apis/iam/v2/tokens/%4",                 // truncated escape
+           "/apis/iam/v2/tokens/%",                  // truncated escape
            "http://example.com/apis/iam/v2/tokens",  // absolute-form
-           "*",                                  // asterisk-form
-           "example.com:443",                    // authority-form
-           "",                                   // empty
-           "/apis/iam/v2/tokens#frag",           // fragment
-           "/apis/iam/v2/tokens?a=%zz",          // bad query escape
-           "/apis/iam/v2/tokens?a=%00",          // NUL in query
-           "/apis/iam/v2/tokens?a=1;b=2",        // ';' in query
+           "*",                                      // asterisk-form
+           "example.com:443",                        // authority-form
+           "",                                       // empty
+           "/apis/iam/v2/tokens#frag",               // fragment
+           "/apis/iam/v2/tokens?a=%zz",              // bad query escape
+           "/apis/iam/v2/tokens?a=%00",              // NUL in query
+           "/apis/iam/v2/tokens?a=1;b=2",            // ';' in query
        }) {
     CAPTURE(t);
     RouteMatch m = Match("GET", t);
@@ -240,7 +241,9 @@ TEST_CASE("router: dangerous targets are 400 with the JSON error body") {
   // Valid UTF-8 ids are routed (the id regex rejects them later).
   RouteMatch m = Match("GET", "/apis/iam/v2/tokens/%E2%80%AEabc");
   REQUIRE(m.ok());
-  CHECK(m.Param("id") == "\xE2\x80\xAE" "abc");
+  CHECK(m.Param("id") ==
+        "\xE2\x80\xAE"
+        "abc");
 }
 
 TEST_CASE("router: query strings") {
@@ -267,8 +270,9 @@ TEST_CASE("router: query strings") {
   CHECK(ParseQuery("")->empty());
   CHECK_FALSE(ParseQuery("a=%g0").ok());
 
-  QueryParams params{{"after", "12"},  {"neg", "-1"},   {"big", "1001"},
-                     {"empty", ""},    {"hex", "0x10"}, {"huge", "99999999999999999999999"},
+  QueryParams params{{"after", "12"}, {"neg", "-1"},
+                     {"big", "1001"}, {"empty", ""},
+                     {"hex", "0x10"}, {"huge", "99999999999999999999999"},
                      {"max", "1000"}};
   CHECK(QueryUint(params, "after", 0, 1000).value() == 12);
   CHECK(QueryUint(params, "absent", 100, 1000).value() == 100);
@@ -353,8 +357,8 @@ TEST_CASE("router: introspection registry") {
   // {param} is ([^/]*): an empty value matches; hydration then refuses it.
   matches = MatchTemplates("/apis/iam/v2/tokens/");
   REQUIRE(matches.size() == 3);
-  auto empty = HydrateResource(matches[0].route->resource, matches[0].params,
-                               {});
+  auto empty =
+      HydrateResource(matches[0].route->resource, matches[0].params, {});
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.status() ==
         InvalidArgumentError("parameter \"id\" has empty value"));
@@ -382,6 +386,31 @@ TEST_CASE("router: PercentDecode") {
   CHECK_FALSE(PercentDecode("%1", false).has_value());
   CHECK_FALSE(PercentDecode("%1g", false).has_value());
   CHECK(PercentDecode("", false).value().empty());
+}
+
+TEST_CASE("router: random targets never yield a param with '/' or NUL") {
+  std::mt19937 rng(12345);
+  using namespace std::string_literals;
+  const std::string alphabet = "/%2fF.e0aA:?&=+#{}\0\xc0\xaf -tokens"s;
+  const std::vector<std::string> prefixes = {"", "/", "/apis/iam/v2/",
+                                             "/apis/iam/v2/tokens/",
+                                             "/apis/iam/v2/policies/"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = prefixes[rng() % prefixes.size()];
+    const int n = static_cast<int>(rng() % 24);
+    for (int k = 0; k < n; ++k) t += alphabet[rng() % alphabet.size()];
+    for (const char* method : {"GET", "POST", "PUT", "DELETE"}) {
+      RouteMatch m = Match(method, t);
+      if (!m.ok()) continue;
+      for (const auto& [name, value] : m.params) {
+        CHECK(!value.empty());
+        CHECK(value.find('/') == std::string::npos);
+        CHECK(value.find('\0') == std::string::npos);
+        CHECK(value != "..");
+        CHECK(value != ".");
+      }
+    }
+  }
 }
 
 }  // namespace
