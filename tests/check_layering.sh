@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The dependency direction of DESIGN.md §1, checked on the sources (the CMake
+# targets enforce it at link time; this catches a stray include first):
+#   core/         includes only core/ and the standard library
+#   projections/  includes only core/ and projections/
+#   eventstore/   never includes projections/, api/ or tools/
+#   RocksDB and FlatBuffers only in eventstore/ (and tests/benchmarks);
+#   Boost only in api/ (and tools/);
+#   public headers of eventstore/ mention neither RocksDB nor FlatBuffers,
+#   except rocks_util.h which is internal.
+set -u
+cd "$(dirname "$0")/.."
+fail=0
+bad() { echo "layering: $*"; fail=1; }
+
+for f in core/*.h core/*.cc; do
+  grep -nE '^#include "' "$f" | grep -vE '#include "core/' && bad "$f includes outside core/"
+  grep -nE '^#include <(rocksdb|flatbuffers|boost|nlohmann|openssl|CLI|spdlog)' "$f" && bad "$f includes a third-party header"
+done
+for f in projections/*.h projections/*.cc; do
+  grep -nE '^#include "' "$f" | grep -vE '#include "(core|projections)/' && bad "$f includes outside core/ and projections/"
+done
+for f in eventstore/*.h eventstore/*.cc; do
+  grep -nE '^#include "(projections|api|tools)/' "$f" && bad "$f includes an upper layer"
+done
+for f in $(ls core/* projections/* api/* tools/* 2>/dev/null | grep -E '\.(h|cc)$'); do
+  grep -nE '^#include <(rocksdb|flatbuffers)/' "$f" && bad "$f includes RocksDB/FlatBuffers outside eventstore/"
+done
+for f in $(ls core/* projections/* eventstore/* 2>/dev/null | grep -E '\.(h|cc)$'); do
+  grep -nE '^#include <boost/' "$f" && bad "$f includes Boost outside api/"
+done
+for f in eventstore/event_store.h eventstore/crypto.h; do
+  grep -nE '^#include <(rocksdb|flatbuffers)/' "$f" && bad "$f (a public header) includes RocksDB/FlatBuffers"
+done
+for f in api/*.h; do
+  grep -nE '^#include <(boost|nlohmann)/' "$f" && bad "$f (a header) includes Boost or nlohmann"
+done
+[ $fail -eq 0 ] && echo "layering: ok"
+exit $fail
