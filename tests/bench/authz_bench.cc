@@ -2,28 +2,43 @@
 // projections.
 //
 //   authz_bench [--tokens N] [--events E] [--samples S] [--dir DIR]
+//               [--only latency|replay]
 //
-// 1. Latency. A state of factory defaults, 300 projects, 50 custom roles,
-//    10,000 policies (some with wildcard members) and N tokens is folded
-//    straight into a projections::Projections (no disk). One request =
-//    digest the presented token value (TokenDigester), look the digest up
-//    (View::ActiveTokenByDigest) and Authorize {token:<id>, iam:tokens:<id>,
-//    iam:tokens:get} under one Projections::Read. Timed per request with
-//    steady_clock over S random tokens: p50/p99 of the whole request (one
-//    pass timing only the whole), then of each part (a second pass). At
-//    1,000, 100,000 and N tokens. Two request mixes:
-//      - `uniform`: a token drawn from all N (the "random tokens");
-//      - `member`: a token drawn from the 5,000 (or N if fewer) that
-//        policies name directly, so the authorization work is the same at
-//        every N and only the size of the token indexes changes.
+// Defaults: N = E = 1,000,000, S = 200,000, DIR = /tmp/iamledger-authz-bench.
+//
+// 1. Latency. Factory defaults, 300 projects, 50 custom roles, 10,000
+//    policies and N tokens are folded straight into a
+//    projections::Projections (no disk). Policies name one or two of the
+//    tokens tok-0..tok-4999 and some teams and users; 10 name "token:*",
+//    50 "team:local:*", 20 "user:*"; statements mix action lists, default
+//    and custom roles, project lists, "*" and DENYs. One request is what the
+//    server does for a token: the value's format check and HMAC
+//    (IsGeneratedTokenValue, TokenDigester::Digest), then under one
+//    Projections::Read View::ActiveTokenByDigest and Authorize({token:<id>},
+//    iam:tokens:<id>, iam:tokens:get, no projects header). Timed with
+//    steady_clock over S random tokens: one pass timing only whole requests
+//    (`total`), one timing the parts (`check_digest`, `lookup`,
+//    `authorize`), one timing the two steps of the lookup apart (digest
+//    index, token by id). At 1,000, 100,000 and N tokens, two mixes:
+//      - `uniform`: tokens drawn from all N (the "random tokens");
+//      - `member`: tokens drawn from the 5,000 (or N if fewer) that
+//        policies name, so the authorization work is the same at every N
+//        and only the size of the token indexes changes.
+//    RATIO authz_p99_growth_1m_vs_1k is the larger of the two mixes' total
+//    p99 growth.
 // 2. Memory: RSS (/proc/self/statm) before and after folding the N
-//    TokenCreated events, divided by N (state + digest index + history).
-// 3. Replay: E ~200-byte events (mostly TokenCreated, with renames, status
-//    toggles, project changes and deletes) are appended to a temp RocksDB
-//    event store, 1,000 per append. Then, in the same run, on the same
-//    directory: raw RocksDB iteration of the `events` family (twice: before
-//    and after the replay; the faster pass counts) and ReadFrom(1) of the
-//    store into a fresh Projections (verify + decode + hash chain + fold).
+//    TokenCreated events (ids, names, a project, 32-byte digests, 81-byte
+//    sealed values), divided by N: state + digest index + history.
+// 3. Replay: E events (defaults, 300 projects, 1,000 policies, then blocks of
+//    7 TokenCreated sized like append_bench's, a rename, a status toggle and
+//    a project assignment or a delete) are appended to a temp RocksDB event
+//    store, 1,000 per append, then flushed and compacted into SST files.
+//    Then, in the same run, on the same files: raw RocksDB iteration of the
+//    `events` family (before and after the replay; the faster pass counts)
+//    and ReadFrom(1) of the store into a fresh Projections (RocksDB read,
+//    verify, decode, hash chain, fold). Diagnostics split the replay into
+//    read + verify + decode (ReadFrom into a counting sink) and the fold
+//    alone (Projections::Apply of events already in memory).
 //
 // Prints `BENCH <name> <value> <unit>` and `RATIO <name> <value>`.
 // Goals: authenticate + authorize p99 <= 2 us with flat growth from 1k to
@@ -257,6 +272,9 @@ uint32_t Nanos(Clock::time_point a, Clock::time_point b) {
 
 struct MixResult {
   Percentiles total, digest, lookup, authorize;
+  // The lookup's two steps, timed apart (a diagnostic pass): the digest
+  // index (hash map) and the token by id (IamState::tokens).
+  Percentiles lookup_index, lookup_token;
   uint64_t allowed = 0;
 };
 
@@ -269,6 +287,7 @@ struct Request {
 
   // Whole request, timed from outside.
   bool Run(std::string_view value) const {
+    if (!es::IsGeneratedTokenValue(value)) return false;
     std::string digest = digester.Digest(value);
     return p.Read([&](const View& v) {
       const iam::Token* t = v.ActiveTokenByDigest(digest);
@@ -280,10 +299,28 @@ struct Request {
     });
   }
 
+  // The two steps of ActiveTokenByDigest, done by hand and timed apart.
+  void RunLookupSteps(std::string_view value, uint32_t* index_ns,
+                      uint32_t* token_ns) const {
+    std::string digest = digester.Digest(value);
+    p.Read([&](const View& v) {
+      auto t0 = Clock::now();
+      auto it = v.tokens_by_digest.find(digest);
+      auto t1 = Clock::now();
+      if (it == v.tokens_by_digest.end()) Die("digest not indexed");
+      auto t = v.state.tokens.find(it->second.front());
+      auto t2 = Clock::now();
+      if (t == v.state.tokens.end()) Die("token not found");
+      *index_ns = Nanos(t0, t1);
+      *token_ns = Nanos(t1, t2);
+    });
+  }
+
   // The same with a timestamp between the parts.
   bool RunParts(std::string_view value, uint32_t* digest_ns,
                 uint32_t* lookup_ns, uint32_t* authz_ns) const {
     auto t0 = Clock::now();
+    if (!es::IsGeneratedTokenValue(value)) return false;
     std::string digest = digester.Digest(value);
     auto t1 = Clock::now();
     return p.Read([&](const View& v) {
@@ -314,10 +351,18 @@ MixResult Measure(const Request& req, const Values& values, uint64_t range,
   for (size_t i = 0; i < std::min<size_t>(samples, 20000); ++i) {
     req.Run(values.Get(order[i]));
   }
+  // The presented value is copied out of the 53-byte-per-token array before
+  // the clock starts, as a server has it in a just-parsed header: otherwise
+  // the request would pay a cache (and TLB) miss on the array itself.
+  char buf[kValueLen];
+  auto presented = [&](uint64_t i) {
+    std::memcpy(buf, values.Get(i).data(), kValueLen);
+    return std::string_view(buf, kValueLen);
+  };
   MixResult out;
   std::vector<uint32_t> total(samples);
   for (size_t i = 0; i < samples; ++i) {
-    std::string_view value = values.Get(order[i]);
+    std::string_view value = presented(order[i]);
     auto a = Clock::now();
     bool allowed = req.Run(value);
     auto b = Clock::now();
@@ -327,8 +372,15 @@ MixResult Measure(const Request& req, const Values& values, uint64_t range,
   std::vector<uint32_t> d(samples), l(samples), z(samples);
   std::shuffle(order.begin(), order.end(), rng);
   for (size_t i = 0; i < samples; ++i) {
-    req.RunParts(values.Get(order[i]), &d[i], &l[i], &z[i]);
+    req.RunParts(presented(order[i]), &d[i], &l[i], &z[i]);
   }
+  std::vector<uint32_t> li(samples), lt(samples);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t i = 0; i < samples; ++i) {
+    req.RunLookupSteps(presented(order[i]), &li[i], &lt[i]);
+  }
+  out.lookup_index = Of(li);
+  out.lookup_token = Of(lt);
   out.total = Of(total);
   out.digest = Of(d);
   out.lookup = Of(l);
@@ -344,9 +396,11 @@ void Print(const char* mix, uint64_t n, const MixResult& r, size_t samples) {
                 static_cast<unsigned long>(n), p.p99);
   };
   line("total", r.total);
-  line("digest", r.digest);
+  line("check_digest", r.digest);
   line("lookup", r.lookup);
   line("authorize", r.authorize);
+  line("lookup_step_digest_index", r.lookup_index);
+  line("lookup_step_token_by_id", r.lookup_token);
   std::printf("BENCH authz_%s_allowed_share_%lu %.3f fraction\n", mix,
               static_cast<unsigned long>(n),
               static_cast<double>(r.allowed) / static_cast<double>(samples));
@@ -422,15 +476,15 @@ class ReplayLog {
       block_pos_ = 0;
       ++block_;
     }
-    if (k < 7) {
+    if (k < 7) {  // sizes as append_bench's ~200-byte TokenCreated
       const uint64_t i = base + k;
       iam::TokenCreated t;
       t.id = TokenId(i);
-      t.name = "Replay token " + std::to_string(i);
-      if (i % 3 != 0) t.projects = {Proj(static_cast<int>(i))};
+      t.name = "bench token";
+      t.projects = {Proj(static_cast<int>(i)), Proj(static_cast<int>(i + 1))};
       iam::Hash h = es::Sha256(t.id);  // a stand-in for the HMAC digest
       t.value_digest.assign(reinterpret_cast<const char*>(h.data()), h.size());
-      t.sealed_value = SealedLike(i);
+      t.sealed_value = std::string(40, 's');
       return t;
     }
     if (k == 7) return iam::TokenRenamed{TokenId(base + 1), "renamed"};
@@ -459,7 +513,7 @@ void WriteLog(const std::string& dir, uint64_t events) {
   auto start = Clock::now();
   while (!log.Done()) {
     es::AppendRequest req;
-    req.meta = {"token:admin", "bench-request", "127.0.0.1"};
+    req.meta = {"token:bench", "req", "127.0.0.1"};
     req.events.reserve(1000);
     while (req.events.size() < 1000 && !log.Done()) {
       req.events.push_back(log.Next());
@@ -471,6 +525,22 @@ void WriteLog(const std::string& dir, uint64_t events) {
               static_cast<unsigned long>(events),
               static_cast<double>(events) /
                   std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+// Moves everything the store wrote into SST files, compacted, as in a data
+// directory that has lived a while: both readers then read the same files
+// (rather than one of them re-reading the WAL into a memtable).
+void Settle(const std::string& dir) {
+  es::RocksDb db;
+  Must(db.Open(dir, /*read_only=*/false), "open to flush");
+  rocksdb::FlushOptions fo;
+  for (auto* cf : {db.events(), db.keys(), db.meta()}) {
+    Must(es::FromRocks(db.db()->Flush(fo, cf), "flush"), "flush");
+  }
+  rocksdb::CompactRangeOptions co;
+  Must(es::FromRocks(db.db()->CompactRange(co, db.events(), nullptr, nullptr),
+                     "compact"),
+       "compact");
 }
 
 struct RawScan {
@@ -506,6 +576,53 @@ RawScan RawIterate(const std::string& dir) {
   return out;
 }
 
+// Counts events, or keeps them: for the split of the replay time into
+// store read + verify + decode, and fold.
+class DiagnosticSink final : public iam::EventSink {
+ public:
+  explicit DiagnosticSink(bool keep) : keep_(keep) {}
+  iam::Status Apply(const RecordedEvent& e) override {
+    ++count;
+    if (keep_) events.push_back(e);
+    return iam::OkStatus();
+  }
+  uint64_t count = 0;
+  std::vector<RecordedEvent> events;
+
+ private:
+  bool keep_;
+};
+
+struct ReplaySplit {
+  double verify_decode = 0;  // events/s of ReadFrom into a counting sink
+  double fold = 0;           // events/s of Projections::Apply alone
+};
+
+ReplaySplit SplitReplay(const std::string& dir, uint64_t expected) {
+  auto store = es::OpenRocksEventStore(dir, {});
+  Must(store.status(), "open store for the split");
+  ReplaySplit out;
+  {
+    DiagnosticSink counter(/*keep=*/false);
+    auto start = Clock::now();
+    Must((*store)->ReadFrom(1, &counter), "read");
+    const double s =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    if (counter.count != expected) Die("split read ended early");
+    out.verify_decode = static_cast<double>(expected) / s;
+  }
+  DiagnosticSink keeper(/*keep=*/true);
+  keeper.events.reserve(expected);
+  Must((*store)->ReadFrom(1, &keeper), "read");
+  Must((*store)->Close(), "close");
+  auto projections = std::make_unique<Projections>();
+  auto start = Clock::now();
+  for (const auto& e : keeper.events) Must(projections->Apply(e), "fold");
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  out.fold = static_cast<double>(expected) / s;
+  return out;
+}
+
 double Replay(const std::string& dir, uint64_t expected) {
   auto store = es::OpenRocksEventStore(dir, {});
   Must(store.status(), "open store for replay");
@@ -518,30 +635,8 @@ double Replay(const std::string& dir, uint64_t expected) {
   return static_cast<double>(expected) / s;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  uint64_t tokens = 1000000;
-  uint64_t events = 1000000;
-  size_t samples = 200000;
-  std::string dir = "/tmp/iamledger-authz-bench";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--tokens"))
-      tokens = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--events"))
-      events = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--samples"))
-      samples = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--dir"))
-      dir = argv[i + 1];
-    else
-      Die(std::string("unknown flag ") + argv[i]);
-  }
-  if (tokens < 1000 || events < 2000 || samples < 100) {
-    Die("need --tokens >= 1000, --events >= 2000, --samples >= 100");
-  }
-
-  // 1 + 2: latency at 1k, 100k and N tokens; memory at N.
+// 1 + 2: latency at 1k, 100k and N tokens; memory at N.
+void RunLatencyPart(uint64_t tokens, size_t samples) {
   std::vector<uint64_t> sizes = {1000};
   if (tokens > 100000) sizes.push_back(100000);
   if (tokens > 1000) sizes.push_back(tokens);
@@ -562,14 +657,18 @@ int main(int argc, char** argv) {
   std::printf("RATIO authz_member_p99_growth_%s_vs_1k %.2f\n", suffix.c_str(),
               member_growth);
   std::fflush(stdout);
+}
 
-  // 3: replay next to raw iteration.
+// 3: replay next to raw iteration, on the same directory.
+void RunReplayPart(const std::string& dir, uint64_t events) {
   std::filesystem::remove_all(dir);
   std::filesystem::remove(es::CheckpointFileFor(dir));
   std::filesystem::create_directories(std::filesystem::path(dir).parent_path());
   WriteLog(dir, events);
+  Settle(dir);
   RawScan raw1 = RawIterate(dir);
   const double replay = Replay(dir, events);
+  const ReplaySplit split = SplitReplay(dir, events);
   RawScan raw2 = RawIterate(dir);
   if (raw1.events != events || raw2.events != events) Die("raw scan count");
   const double raw = std::max(raw1.rate, raw2.rate);
@@ -583,9 +682,43 @@ int main(int argc, char** argv) {
               static_cast<unsigned long>(events), raw);
   std::printf("BENCH replay_%lu %.0f events/s\n",
               static_cast<unsigned long>(events), replay);
+  std::printf("BENCH replay_split_read_verify_decode_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), split.verify_decode);
+  std::printf("BENCH replay_split_fold_only_%lu %.0f events/s\n",
+              static_cast<unsigned long>(events), split.fold);
   std::printf("RATIO replay_vs_raw_iter %.2f\n", replay / raw);
   std::fflush(stdout);
   std::filesystem::remove_all(dir);
   std::filesystem::remove(es::CheckpointFileFor(dir));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t tokens = 1000000;
+  uint64_t events = 1000000;
+  size_t samples = 200000;
+  std::string dir = "/tmp/iamledger-authz-bench";
+  std::string only;  // "latency" or "replay": run one part
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--tokens"))
+      tokens = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--events"))
+      events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--samples"))
+      samples = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--dir"))
+      dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--only"))
+      only = argv[i + 1];
+    else
+      Die(std::string("unknown flag ") + argv[i]);
+  }
+  if (tokens < 1000 || events < 2000 || samples < 100) {
+    Die("need --tokens >= 1000, --events >= 2000, --samples >= 100");
+  }
+
+  if (only.empty() || only == "latency") RunLatencyPart(tokens, samples);
+  if (only.empty() || only == "replay") RunReplayPart(dir, events);
   return 0;
 }
