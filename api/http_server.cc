@@ -195,7 +195,15 @@ constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 // One connection. Every member function runs on the connection's strand
 // (the stream's executor) except OnServerStop and the Responder, which post
-// to it.
+// to it (the Responder runs inline when called on the strand, i.e. when the
+// handler answers synchronously).
+//
+// The hot path (one request per read, answered synchronously) makes one
+// trip through the reactor per request: a header that arrived whole is
+// parsed right away instead of through async_read_header, the response is
+// serialized by hand (the bytes Beast's serializer would write) and, on
+// plain TCP and unix sockets, sent with a non-blocking send(); only what the
+// socket does not take at once is left to an async write.
 template <typename Stream>
 class Session final : public HttpServerImpl::Connection,
                       public std::enable_shared_from_this<Session<Stream>> {
@@ -222,6 +230,10 @@ class Session final : public HttpServerImpl::Connection,
                                 self->ReadRequest();
                               });
     } else {
+      // Only the synchronous send in Write() sees this flag; asynchronous
+      // operations behave the same either way.
+      error_code ignored;
+      Lowest().socket().non_blocking(true, ignored);
       ReadRequest();
     }
   }
@@ -261,7 +273,7 @@ class Session final : public HttpServerImpl::Connection,
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(Limits().header_bytes));
     parser_->body_limit(Limits().body_bytes);
-    if (buffer_.size() > 0) return ReadHeader();
+    if (buffer_.size() > 0) return ParseBuffered();
     // Wait for the first byte: the idle timeout between requests, the
     // header timeout on a fresh connection.
     Lowest().expires_after(first_ ? Limits().header_timeout
@@ -271,8 +283,22 @@ class Session final : public HttpServerImpl::Connection,
         [self = this->shared_from_this()](error_code ec, size_t n) {
           if (ec) return self->Close();  // idle timeout, EOF, reset: quiet
           self->buffer_.commit(n);
-          self->ReadHeader();
+          self->ParseBuffered();
         });
+  }
+
+  // What async_read_header does first, without its trip through the
+  // reactor: parse the buffered bytes. A complete header (or an error) is
+  // handled now; a partial one is left to async_read_header, which resumes
+  // the parser where it stopped.
+  void ParseBuffered() {
+    error_code ec;
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more || (!ec && !parser_->is_header_done())) {
+      return ReadHeader();
+    }
+    OnHeader(ec);
   }
 
   void ReadHeader() {
@@ -322,6 +348,24 @@ class Session final : public HttpServerImpl::Connection,
       return SendError(
           400, InvalidArgumentError("malformed HTTP request: missing Host "
                                     "header"));
+    }
+    // RFC 9112 §3.2: one Host, and a valid uri-host[:port] (no spaces,
+    // slashes or other delimiters).
+    if (req.count(http::field::host) > 1) {
+      return SendError(400, InvalidArgumentError("malformed HTTP request: "
+                                                 "repeated Host header"));
+    }
+    if (auto host = req.find(http::field::host); host != req.end()) {
+      std::string_view h(host->value().data(), host->value().size());
+      for (char c : h) {
+        const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+                        std::string_view("-._~!$&'()*+,;=:[]%").find(c) !=
+                            std::string_view::npos;
+        if (!ok) {
+          return SendError(400, InvalidArgumentError("malformed HTTP request: "
+                                                     "invalid Host header"));
+        }
+      }
     }
     if (parser_->is_done()) return Dispatch();
     auto expect = req.find(http::field::expect);
@@ -402,13 +446,15 @@ class Session final : public HttpServerImpl::Connection,
     out.tls = kIsTls<Stream>;
 
     auto self = this->shared_from_this();
-    auto once = std::make_shared<std::atomic<bool>>(false);
-    Responder respond = [self, once](HttpResponse r) {
-      if (once->exchange(true)) return;  // exactly once
-      net::post(self->stream_.get_executor(),
-                [self, r = std::move(r)]() mutable {
-                  self->OnResponse(std::move(r));
-                });
+    // Exactly once: a second call, or a late call after the connection has
+    // moved on, finds another generation (or state) on the strand and is
+    // dropped.
+    const uint64_t generation = ++generation_;
+    Responder respond = [self, generation](HttpResponse r) {
+      net::dispatch(self->stream_.get_executor(),
+                    [self, generation, r = std::move(r)]() mutable {
+                      self->OnResponse(generation, std::move(r));
+                    });
     };
     try {
       server_->handler(std::move(out), respond);
@@ -418,8 +464,8 @@ class Session final : public HttpServerImpl::Connection,
     }
   }
 
-  void OnResponse(HttpResponse r) {
-    if (state_ != State::kHandling) return;
+  void OnResponse(uint64_t generation, HttpResponse r) {
+    if (state_ != State::kHandling || generation != generation_) return;
     ++served_;
     const size_t cap = Limits().max_requests_per_connection;
     bool close = !keep_alive_ || close_after_response_ ||
@@ -445,11 +491,91 @@ class Session final : public HttpServerImpl::Connection,
 
   void Write(HttpResponse r, bool close) {
     state_ = State::kWriting;
+    close_after_write_ = close;
+    const unsigned status = r.status >= 100 && r.status <= 599
+                                ? static_cast<unsigned>(r.status)
+                                : 500u;
+    if (!Serialize(status, r, close)) return WriteWithBeast(status, r, close);
+    std::array<net::const_buffer, 2> buffers{net::buffer(head_),
+                                             net::buffer(body_)};
+    size_t sent = 0;
+    if constexpr (!kIsTls<Stream>) {
+      error_code ec;
+      sent = Lowest().socket().send(buffers, 0, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        sent = 0;
+      } else if (ec) {
+        return OnWrite(ec, /*sync=*/true);
+      }
+      if (sent == head_.size() + body_.size()) {
+        return OnWrite({}, /*sync=*/true);
+      }
+    }
+    // The rest waits for the socket (all of it over TLS).
+    if (sent >= head_.size()) {
+      body_.erase(0, sent - head_.size());
+      head_.clear();
+    } else {
+      head_.erase(0, sent);
+    }
+    buffers = {net::buffer(head_), net::buffer(body_)};
+    Lowest().expires_after(Limits().write_timeout);
+    net::async_write(stream_, buffers,
+                     [self = this->shared_from_this()](error_code ec, size_t) {
+                       self->OnWrite(ec, /*sync=*/false);
+                     });
+  }
+
+  // The response as Beast would write it: res.version(), result(status),
+  // insert() of each header (Beast trims OWS from values), keep_alive(!close)
+  // and prepare_payload() (always Content-Length for a string body), HEAD
+  // sending the length without the body. False, with nothing written, for
+  // what Beast treats specially (1xx, 204, 304; a field too long for it).
+  bool Serialize(unsigned status, HttpResponse& r, bool close) {
+    if (status < 200 || status == 204 || status == 304) return false;
+    head_.clear();
+    head_.append(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    head_ += static_cast<char>('0' + status / 100);
+    head_ += static_cast<char>('0' + status / 10 % 10);
+    head_ += static_cast<char>('0' + status % 10);
+    head_ += ' ';
+    const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+    head_.append(reason.data(), reason.size());
+    head_.append("\r\n");
+    for (const auto& [name, value] : r.headers) {
+      if (name.empty() || HasCtl(name) || HasCtl(value)) continue;
+      if (IEquals(name, "content-length") ||
+          IEquals(name, "transfer-encoding") || IEquals(name, "connection")) {
+        continue;
+      }
+      const std::string_view v = TrimOws(value);
+      if (name.size() + 2 > UINT16_MAX || v.size() + 2 > UINT16_MAX) {
+        return false;  // Beast refuses it (it throws); keep that behaviour
+      }
+      head_.append(name);
+      head_.append(": ");
+      head_.append(v);
+      head_.append("\r\n");
+    }
+    const bool v10 = version_ == 10;
+    if (v10 && !close) head_.append("Connection: keep-alive\r\n");
+    if (!v10 && close) head_.append("Connection: close\r\n");
+    head_.append("Content-Length: ");
+    head_.append(std::to_string(r.body.size()));
+    head_.append("\r\n\r\n");
+    if (is_head_) {
+      body_.clear();
+    } else {
+      body_ = std::move(r.body);
+    }
+    return true;
+  }
+
+  // The general path through Beast's serializer.
+  void WriteWithBeast(unsigned status, HttpResponse& r, bool close) {
     res_.emplace();
     res_->version(version_ == 10 ? 10 : 11);
-    res_->result(r.status >= 100 && r.status <= 599
-                     ? static_cast<unsigned>(r.status)
-                     : 500u);
+    res_->result(status);
     for (const auto& [name, value] : r.headers) {
       if (name.empty() || HasCtl(name) || HasCtl(value)) continue;
       if (IEquals(name, "content-length") ||
@@ -466,20 +592,31 @@ class Session final : public HttpServerImpl::Connection,
       res_->body().clear();
       res_->content_length(length);
     }
-    close_after_write_ = close;
     Lowest().expires_after(Limits().write_timeout);
     http::async_write(stream_, *res_,
                       [self = this->shared_from_this()](error_code ec, size_t) {
-                        self->OnWrite(ec);
+                        self->OnWrite(ec, /*sync=*/false);
                       });
   }
 
-  void OnWrite(error_code ec) {
+  // `sync`: the write completed inside Write(), i.e. possibly inside the
+  // handler's call stack.
+  void OnWrite(error_code ec, bool sync) {
     res_.reset();
+    head_.clear();  // status line and headers: its capacity is kept
+    // The body may hold a token value: released, never kept for reuse.
+    std::string().swap(body_);
     if (ec) return Close();
     if (close_after_write_) return GracefulClose();
     first_ = false;
     is_head_ = false;
+    if (sync && buffer_.size() > 0) {
+      // A pipelined request is parsed synchronously: go through the
+      // scheduler so that a long pipeline cannot deepen the stack.
+      net::post(stream_.get_executor(),
+                [self = this->shared_from_this()] { self->ReadRequest(); });
+      return;
+    }
     ReadRequest();
   }
 
@@ -527,6 +664,11 @@ class Session final : public HttpServerImpl::Connection,
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   std::optional<http::response<http::empty_body>> continue_;
+  // The response being written by the fast path: status line and headers,
+  // and the body.
+  std::string head_;
+  std::string body_;
+  uint64_t generation_ = 0;  // of the request being handled
   std::array<char, 4096> scratch_{};
   uint64_t id_ = 0;
   State state_ = State::kReading;

@@ -1,5 +1,6 @@
 #include "api/json_codec.h"
 
+#include <array>
 #include <exception>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -45,16 +46,165 @@ Json StatementArray(const std::vector<Statement>& statements) {
   return a;
 }
 
-Json TokenObject(const Token& t, std::string_view value) {
-  Json j = Json::object();
-  j["id"] = t.id;
-  j["name"] = t.name;
-  j["value"] = value;
-  j["active"] = t.active;
-  j["created_at"] = FormatRfc3339(t.created_at, /*seconds_only=*/true);
-  j["updated_at"] = FormatRfc3339(t.updated_at, /*seconds_only=*/true);
-  j["projects"] = StringArray(t.projects);
-  return j;
+// ------------------------------------------------- the token fast path
+//
+// A token is encoded on every authenticated GET /tokens/{id}, so it is
+// written directly instead of through a DOM: the bytes are exactly those
+// Dump() gives for the object {id, name, value, active, created_at,
+// updated_at, projects} (compact and pretty; the codec tests pin both).
+// Strings outside printable ASCII, or holding '"' or '\\', go through
+// nlohmann's own escaper, so escaping and invalid-UTF-8 replacement cannot
+// drift from the DOM path.
+class TokenWriter {
+ public:
+  explicit TokenWriter(bool pretty) : pretty_(pretty) { out_.reserve(256); }
+
+  std::string Take() { return std::move(out_); }
+
+  void BeginObject() { Open('{'); }
+  void EndObject() { Close('}'); }
+  void BeginArray() { Open('['); }
+  void EndArray() { Close(']'); }
+
+  void Key(std::string_view key) {
+    Item();
+    String(key);
+    out_.append(pretty_ ? ": " : ":");
+    after_key_ = true;
+  }
+  void Value(std::string_view s) {
+    Item();
+    String(s);
+  }
+  void Value(bool b) {
+    Item();
+    out_.append(b ? "true" : "false");
+  }
+  // created_at / updated_at: FormatRfc3339(t, seconds_only=true).
+  void Time(Micros t) {
+    Item();
+    out_ += '"';
+    AppendRfc3339Seconds(t);
+    out_ += '"';
+  }
+
+ private:
+  static constexpr int kMaxDepth = 8;
+
+  void Open(char c) {
+    Item();
+    out_ += c;
+    first_[depth_++] = true;  // depth stays tiny: token shapes only
+  }
+  void Close(char c) {
+    const bool empty = first_[--depth_];
+    if (pretty_ && !empty) {
+      out_ += '\n';
+      out_.append(static_cast<size_t>(depth_) * 2, ' ');
+    }
+    out_ += c;
+  }
+  // Separator and indentation before a key or a value in a container (a
+  // value right after its key has none).
+  void Item() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (depth_ == 0) return;
+    if (!first_[depth_ - 1]) out_ += ',';
+    first_[depth_ - 1] = false;
+    if (pretty_) {
+      out_ += '\n';
+      out_.append(static_cast<size_t>(depth_) * 2, ' ');
+    }
+  }
+  // Printable ASCII other than '"' and '\\': copied as is.
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int c = 0x20; c < 0x7F; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
+
+  void String(std::string_view s) {
+    for (char c : s) {
+      if (!kPlain[static_cast<unsigned char>(c)]) {
+        out_ += Dump(Json(std::string(s)), false);  // nlohmann's escaping
+        return;
+      }
+    }
+    out_ += '"';
+    out_.append(s);
+    out_ += '"';
+  }
+  // "YYYY-MM-DDTHH:MM:SSZ" without gmtime_r/strftime for years 1000..9999
+  // (days to civil date: H. Hinnant's algorithm); anything else takes
+  // FormatRfc3339 itself.
+  void AppendRfc3339Seconds(Micros t) {
+    const int64_t secs = t >= 0 ? t / 1'000'000 : (t - 999'999) / 1'000'000;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    const int64_t sod = secs - days * 86400;
+    days += 719468;
+    const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    const int64_t doe = days - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    if (year < 1000 || year > 9999) {
+      out_.append(FormatRfc3339(t, /*seconds_only=*/true));
+      return;
+    }
+    char buf[20];
+    auto two = [&buf](int at, int64_t v) {
+      buf[at] = static_cast<char>('0' + v / 10);
+      buf[at + 1] = static_cast<char>('0' + v % 10);
+    };
+    two(0, year / 100);
+    two(2, year % 100);
+    buf[4] = '-';
+    two(5, month);
+    buf[7] = '-';
+    two(8, day);
+    buf[10] = 'T';
+    two(11, sod / 3600);
+    buf[13] = ':';
+    two(14, sod / 60 % 60);
+    buf[16] = ':';
+    two(17, sod % 60);
+    buf[19] = 'Z';
+    out_.append(buf, sizeof(buf));
+  }
+
+  const bool pretty_;
+  std::string out_;
+  bool first_[kMaxDepth] = {};
+  int depth_ = 0;
+  bool after_key_ = false;
+};
+
+// A token as Automate shows it, fields in proto order.
+void WriteToken(TokenWriter& w, const Token& t, std::string_view value) {
+  w.BeginObject();
+  w.Key("id");
+  w.Value(t.id);
+  w.Key("name");
+  w.Value(t.name);
+  w.Key("value");
+  w.Value(value);
+  w.Key("active");
+  w.Value(t.active);
+  w.Key("created_at");
+  w.Time(t.created_at);
+  w.Key("updated_at");
+  w.Time(t.updated_at);
+  w.Key("projects");
+  w.BeginArray();
+  for (const std::string& p : t.projects) w.Value(p);
+  w.EndArray();
+  w.EndObject();
 }
 
 Json PolicyObject(const Policy& p) {
@@ -274,6 +424,10 @@ bool IsBlankBody(std::string_view body) {
 // The body as a JSON object; empty body -> {}.
 StatusOr<Json> ParseObject(std::string_view body) {
   if (IsBlankBody(body)) return Json::object();
+  // A raw NUL is never valid JSON, and the parser would stop reading there.
+  if (body.find('\0') != std::string_view::npos) {
+    return BadJson("a NUL byte is not valid JSON");
+  }
   Checker checker;
   const bool ok = Json::sax_parse(body.begin(), body.end(), &checker,
                                   Json::input_format_t::json,
@@ -615,20 +769,26 @@ std::string_view EffectName(Effect effect) {
 }
 
 std::string TokenJson(const Token& token, std::string_view value, bool pretty) {
-  Json j = Json::object();
-  j["token"] = TokenObject(token, value);
-  return Dump(j, pretty);
+  TokenWriter w(pretty);
+  w.BeginObject();
+  w.Key("token");
+  WriteToken(w, token, value);
+  w.EndObject();
+  return w.Take();
 }
 
 std::string TokenListJson(const std::vector<TokenWithValue>& tokens,
                           bool pretty) {
-  Json a = Json::array();
+  TokenWriter w(pretty);
+  w.BeginObject();
+  w.Key("tokens");
+  w.BeginArray();
   for (const TokenWithValue& t : tokens) {
-    if (t.token != nullptr) a.push_back(TokenObject(*t.token, t.value));
+    if (t.token != nullptr) WriteToken(w, *t.token, t.value);
   }
-  Json j = Json::object();
-  j["tokens"] = std::move(a);
-  return Dump(j, pretty);
+  w.EndArray();
+  w.EndObject();
+  return w.Take();
 }
 
 std::string PolicyJson(const Policy& policy, bool pretty) {
@@ -911,6 +1071,15 @@ StatusOr<IntrospectRequest> DecodeIntrospect(std::string_view body, bool lax) {
         IAM_RETURN_IF_ERROR(r.Strings("parameters", &out->parameters));
         return OkStatus();
       });
+}
+
+StatusOr<BackupRequest> DecodeBackup(std::string_view body, bool lax) {
+  return DecodeBody<BackupRequest>(body, [&](const Json& j, BackupRequest* out) {
+    MessageReader r("BackupReq", lax);
+    IAM_RETURN_IF_ERROR(r.Open(j, {{"to", "to"}}));
+    IAM_RETURN_IF_ERROR(r.String("to", &out->to));
+    return OkStatus();
+  });
 }
 
 StatusOr<DecodedCommand> DecodeCommand(RouteId route, std::string_view body,

@@ -205,6 +205,12 @@ struct IntrospectRequest {
 };
 StatusOr<IntrospectRequest> DecodeIntrospect(std::string_view body, bool lax);
 
+// POST /admin/v1/backup (admin socket only): {"to": directory}.
+struct BackupRequest {
+  std::string to;
+};
+StatusOr<BackupRequest> DecodeBackup(std::string_view body, bool lax);
+
 // Any write route of the table in one call: the body of a POST/PUT decoded
 // as above with the path's `id` applied, or the Delete* command of a DELETE
 // route (whose body is ignored, as grpc-gateway does). `token_value` is the

@@ -1,5 +1,7 @@
 #include "api/service.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -134,10 +136,13 @@ class Metrics {
                                         0.05,   0.1,     0.25,   1.0};
   static constexpr size_t kNumBuckets = std::size(kBuckets);
 
+  // One lookup by route name, without building a string (on every request).
   void Record(std::string_view route, int status, double seconds) {
     std::lock_guard<std::mutex> lock(mu_);
-    requests_[{std::string(route), status}]++;
-    auto& h = latency_[std::string(route)];
+    auto it = routes_.find(route);
+    if (it == routes_.end()) it = routes_.emplace(route, RouteStats{}).first;
+    it->second.codes[status]++;
+    Histogram& h = it->second.latency;
     for (size_t i = 0; i < kNumBuckets; ++i)
       if (seconds <= kBuckets[i]) h.buckets[i]++;
     h.count++;
@@ -149,16 +154,19 @@ class Metrics {
     out +=
         "# HELP iamledger_http_requests_total HTTP requests by route and "
         "status.\n# TYPE iamledger_http_requests_total counter\n";
-    for (const auto& [key, n] : requests_) {
-      out += "iamledger_http_requests_total{route=\"" + key.first +
-             "\",code=\"" + std::to_string(key.second) + "\"} " +
-             std::to_string(n) + "\n";
+    for (const auto& [route, stats] : routes_) {
+      for (const auto& [code, n] : stats.codes) {
+        out += "iamledger_http_requests_total{route=\"" + route +
+               "\",code=\"" + std::to_string(code) + "\"} " +
+               std::to_string(n) + "\n";
+      }
     }
     out +=
         "# HELP iamledger_http_request_duration_seconds Request latency.\n"
         "# TYPE iamledger_http_request_duration_seconds histogram\n";
     char buf[64];
-    for (const auto& [route, h] : latency_) {
+    for (const auto& [route, stats] : routes_) {
+      const Histogram& h = stats.latency;
       for (size_t i = 0; i < kNumBuckets; ++i) {
         std::snprintf(buf, sizeof(buf), "%g", kBuckets[i]);
         out += "iamledger_http_request_duration_seconds_bucket{route=\"" +
@@ -181,9 +189,13 @@ class Metrics {
     uint64_t count = 0;
     double sum = 0;
   };
+  struct RouteStats {
+    std::map<int, uint64_t> codes;  // requests by status
+    Histogram latency;
+  };
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, int>, uint64_t> requests_;
-  std::map<std::string, Histogram> latency_;
+  // By route name; rendered in (route, status) order.
+  std::map<std::string, RouteStats, std::less<>> routes_;
 };
 
 }  // namespace
@@ -250,6 +262,10 @@ struct Service::Impl {
     ctx->req = std::move(request);
     ctx->respond = std::move(respond);
     ctx->request_id = RequestId(ctx->req.headers);
+    // Operator routes exist only on the admin socket (DESIGN.md §6).
+    if (ctx->req.remote == "unix" && ctx->req.target == "/admin/v1/backup") {
+      return Backup(ctx);
+    }
     ctx->match = Match(ctx->req.method, ctx->req.target);
     if (!ctx->match.ok()) {
       Finish(ctx, RoutingErrorResponse(ctx->match));
@@ -318,6 +334,36 @@ struct Service::Impl {
     if (introspect_some) return IntrospectSome(ctx, *introspect_some);
     if (introspect) return IntrospectOne(ctx, *introspect);
     return Read(ctx);
+  }
+
+  // POST /admin/v1/backup {"to": DIR}: a consistent copy of the log while
+  // appends go on (EventStore::CreateBackup). The copy runs on its own
+  // thread: it may take a while and must not hold an I/O thread.
+  void Backup(const CtxPtr& ctx) {
+    if (ctx->req.method != "POST") {
+      HttpResponse r;
+      r.status = 405;
+      r.headers.emplace("Allow", "POST");
+      r.headers.emplace("Content-Type", "text/plain; charset=utf-8");
+      r.body = "Method Not Allowed\n";
+      return Finish(ctx, std::move(r));
+    }
+    auto req = DecodeBackup(ctx->req.body, /*lax=*/false);
+    if (!req.ok()) return Fail(ctx, req.status());
+    if (req->to.empty()) {
+      return Fail(ctx, InvalidArgumentError("\"to\" names the directory to "
+                                            "create the backup in"));
+    }
+    backups_running++;
+    std::thread([this, ctx, to = req->to] {
+      Status s = store->CreateBackup(to);
+      if (s.ok()) {
+        Ok(ctx, "{\"seq\":" + std::to_string(store->LastSeq()) + "}");
+      } else {
+        Fail(ctx, s);
+      }
+      backups_running--;
+    }).detach();
   }
 
   static bool IsCommandRoute(RouteId r) {
@@ -389,6 +435,15 @@ struct Service::Impl {
     secret.supplied = !write->token_value.empty();
     if (!secret.supplied) write->token_value = eventstore::GenerateTokenValue();
     const std::string& value = write->token_value;
+    // A value in our generated shape must be one of ours: authentication
+    // refuses such a value with a bad checksum before any lookup.
+    if (secret.supplied && value.starts_with("iam_") && value.size() == 53 &&
+        !eventstore::IsGeneratedTokenValue(value)) {
+      return InvalidArgumentError(
+          "token value has the shape of a generated iamledger value but its "
+          "checksum does not match; supply another value or let the server "
+          "generate one");
+    }
     secret.length = value.size();
     secret.acceptable = eventstore::IsAcceptableTokenValue(value);
     if (!secret.acceptable) return OkStatus();  // core reports it in order
@@ -520,7 +575,9 @@ struct Service::Impl {
     IAM_ASSIGN_OR_RETURN(std::string wrapped, store->GetKey(key_name));
     IAM_ASSIGN_OR_RETURN(std::string data_key,
                          eventstore::Open(wrapping_key, wrapped, key_name));
-    return eventstore::Open(data_key, token.sealed_value, token.id);
+    auto value = eventstore::Open(data_key, token.sealed_value, token.id);
+    OPENSSL_cleanse(data_key.data(), data_key.size());  // not left in the heap
+    return value;
   }
 
   std::string ValueFor(const Token& token) {
@@ -829,6 +886,10 @@ struct Service::Impl {
   }
 
   void Shutdown() {
+    // A backup in progress finishes first (it uses the store).
+    while (backups_running > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     {
       std::lock_guard<std::mutex> lock(feed_mu);
       feed_stopping = true;
@@ -955,6 +1016,7 @@ struct Service::Impl {
   ServiceOptions options;
   Metrics metrics;
 
+  std::atomic<int> backups_running{0};
   std::mutex feed_mu;
   std::condition_variable feed_cv;
   std::vector<Waiter> waiters;

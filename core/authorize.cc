@@ -1,6 +1,7 @@
 #include "core/authorize.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -11,6 +12,21 @@
 #include "core/ids.h"
 
 namespace iam {
+
+// A stored policy's statements as authorization evaluates them (model.h).
+struct CompiledPolicy {
+  struct Stmt {
+    Effect effect = Effect::kAllow;
+    bool any_resource = false;  // resources hold "*"
+    bool all_projects = false;  // projects hold "*"
+    StringList actions;
+    std::string role;
+    StringList resources;  // unused when any_resource
+    StringList projects;
+  };
+  std::vector<Stmt> statements;
+};
+
 namespace {
 
 bool Contains(const StringList& list, std::string_view s) {
@@ -22,6 +38,22 @@ bool Contains(const StringList& list, std::string_view s) {
 
 bool NamesAllProjects(const StringList& projects) {
   return Contains(projects, kAllProjects);
+}
+
+CompiledPolicy Compile(const Policy& policy) {
+  CompiledPolicy c;
+  c.statements.reserve(policy.statements.size());
+  for (const Statement& st : policy.statements) {
+    CompiledPolicy::Stmt& s = c.statements.emplace_back();
+    s.effect = st.effect;
+    s.any_resource = Contains(st.resources, "*");
+    s.all_projects = NamesAllProjects(st.projects);
+    s.actions = st.actions;
+    s.role = st.role;
+    if (!s.any_resource) s.resources = st.resources;
+    s.projects = st.projects;
+  }
+  return c;
 }
 
 // Splits `s` at ':' into `parts`; returns the number of parts (1..3), or 4
@@ -40,6 +72,53 @@ int SplitAction(std::string_view s, std::string_view (&parts)[3]) {
   }
 }
 
+// The requested action of one query, split once, and matched against stored
+// patterns exactly as ActionMatches would, without splitting them.
+class RequestedAction {
+ public:
+  explicit RequestedAction(std::string_view action) : full_(action) {
+    literal_star_ = action.find('*') != std::string_view::npos;
+    three_ = SplitAction(action, seg_) == 3;
+  }
+
+  bool Matches(std::string_view p) const {
+    // Rare: a requested action with a "*" in it takes the literal rules.
+    if (literal_star_) return ActionMatches(p, full_);
+    // Below, the action has no "*", so a pattern equal to it has none
+    // either (the rules' first case), and every wildcard form differs from
+    // it.
+    if (p.size() == full_.size() && p == full_) return true;
+    if (p.size() == 1) return p[0] == '*';
+    if (!three_) return false;  // wildcard forms need three segments
+    // "svc:*", "svc:type:*" and "svc:*:verb": after "svc:" (segments hold
+    // no ':', so this prefix is exactly the pattern's first segment) comes
+    // "*", "type:*" or "*:verb".
+    const std::string_view svc = seg_[0];
+    if (p.size() > svc.size() && p[svc.size()] == ':' && p.starts_with(svc)) {
+      const std::string_view rest = p.substr(svc.size() + 1);
+      if (rest.size() == 1) return rest[0] == '*';
+      if (rest.size() == seg_[1].size() + 2 && rest.ends_with(":*") &&
+          rest.starts_with(seg_[1])) {
+        return true;
+      }
+      return IsStarVerb(rest);
+    }
+    return IsStarVerb(p);  // "*:verb"
+  }
+
+ private:
+  // "*:" followed by the action's verb.
+  bool IsStarVerb(std::string_view s) const {
+    return s.size() == seg_[2].size() + 2 && s[0] == '*' && s[1] == ':' &&
+           s.substr(2) == seg_[2];
+  }
+
+  std::string_view full_;
+  std::string_view seg_[3];
+  bool three_ = false;
+  bool literal_star_ = false;
+};
+
 // What the matching statements of one query grant, per effect. Project
 // lists point into the state or the system policies, so a Grants value is
 // only valid while the state it was collected from is unchanged.
@@ -48,8 +127,9 @@ struct Grants {
   bool deny_all = false;   // a matching DENY names "*"
   bool any_allow = false;  // some ALLOW matched (projects ignored)
   bool any_deny = false;   // some DENY matched (projects ignored)
-  std::vector<const StringList*> allow;  // other matching ALLOWs' projects
-  std::vector<const StringList*> deny;   // other matching DENYs' projects
+  std::vector<const StringList*> allow;     // other matching ALLOWs' projects
+  std::vector<const StringList*> deny;      // other matching DENYs' projects
+  std::vector<const std::string*> scratch;  // for DecideAllProjects
 
   void Clear() {
     allow_all = deny_all = any_allow = any_deny = false;
@@ -76,23 +156,27 @@ Grants& ScratchGrants() {
   return grants;
 }
 
-bool AnyActionMatches(const StringList& patterns, std::string_view action) {
+bool AnyActionMatches(const StringList& patterns,
+                      const RequestedAction& action) {
   for (const auto& p : patterns) {
-    if (ActionMatches(p, action)) return true;
+    if (action.Matches(p)) return true;
   }
   return false;
 }
 
-bool StatementMatches(const IamState& state, const Statement& st,
-                      std::string_view resource, std::string_view action) {
-  bool resource_ok = false;
-  for (const auto& r : st.resources) {
-    if (ResourceMatches(r, resource)) {
-      resource_ok = true;
-      break;
+bool StatementMatches(const IamState& state, const CompiledPolicy::Stmt& st,
+                      std::string_view resource,
+                      const RequestedAction& action) {
+  if (!st.any_resource) {
+    bool resource_ok = false;
+    for (const auto& r : st.resources) {
+      if (ResourceMatches(r, resource)) {
+        resource_ok = true;
+        break;
+      }
     }
+    if (!resource_ok) return false;
   }
-  if (!resource_ok) return false;
   if (AnyActionMatches(st.actions, action)) return true;
   if (st.role.empty()) return false;
   // Roles are resolved now, so a role change applies immediately (§4.2).
@@ -104,25 +188,24 @@ bool StatementMatches(const IamState& state, const Statement& st,
 // Folds the statements of `policy` that match (resource, action) into `g`.
 // Returns false once nothing more can change the outcome (a DENY on every
 // project matched), so the caller may stop.
-bool CollectPolicy(const IamState& state, const Policy& policy,
-                   std::string_view resource, std::string_view action,
+bool CollectPolicy(const IamState& state, const CompiledPolicy& policy,
+                   std::string_view resource, const RequestedAction& action,
                    Grants& g) {
-  for (const Statement& st : policy.statements) {
+  for (const CompiledPolicy::Stmt& st : policy.statements) {
     const bool allow = st.effect == Effect::kAllow;
     // A statement that cannot add anything is not evaluated.
     if (allow ? g.allow_all : g.deny_all) continue;
     if (!StatementMatches(state, st, resource, action)) continue;
-    const bool all = NamesAllProjects(st.projects);
     if (allow) {
       g.any_allow = true;
-      if (all) {
+      if (st.all_projects) {
         g.allow_all = true;
       } else {
         g.allow.push_back(&st.projects);
       }
     } else {
       g.any_deny = true;
-      if (all) {
+      if (st.all_projects) {
         g.deny_all = true;
         return false;
       }
@@ -133,30 +216,30 @@ bool CollectPolicy(const IamState& state, const Policy& policy,
 }
 
 // Calls visit(policy) for every stored policy with a member matching one of
-// `subjects`: exact members through policies_by_member, wildcard members
-// through the (small) policies_by_wildcard_member. A policy may be visited
-// more than once (evaluation is idempotent). Stops when visit returns false;
-// returns false then.
+// `subjects`, in the order of the indexes (ids ascending per member): exact
+// members through policies_by_member, wildcard members through the (small)
+// policies_by_wildcard_member. A policy may be visited more than once
+// (evaluation is idempotent). Stops when visit returns false; returns false
+// then.
 template <typename Visit>
 bool ForEachStoredCandidate(const IamState& state, const StringList& subjects,
                             Visit&& visit) {
-  auto visit_ids = [&](const std::set<std::string>& ids) {
-    for (const auto& id : ids) {
-      auto it = state.policies.find(id);
-      if (it != state.policies.end() && !visit(it->second)) return false;
+  auto visit_refs = [&](const PolicyRefs& refs) {
+    for (const auto& ref : refs) {
+      if (ref.policy != nullptr && !visit(*ref.policy)) return false;
     }
     return true;
   };
   for (const auto& subject : subjects) {
     auto it = state.policies_by_member.find(subject);
-    if (it != state.policies_by_member.end() && !visit_ids(it->second)) {
+    if (it != state.policies_by_member.end() && !visit_refs(it->second)) {
       return false;
     }
   }
-  for (const auto& [member, ids] : state.policies_by_wildcard_member) {
+  for (const auto& [member, refs] : state.policies_by_wildcard_member) {
     for (const auto& subject : subjects) {
       if (MemberMatches(member, subject)) {
-        if (!visit_ids(ids)) return false;
+        if (!visit_refs(refs)) return false;
         break;
       }
     }
@@ -173,17 +256,31 @@ bool IsMemberOf(const Policy& policy, const StringList& subjects) {
   return false;
 }
 
+// SystemPolicies(), compiled once.
+const std::vector<CompiledPolicy>& CompiledSystemPolicies() {
+  static const auto* compiled = [] {
+    auto* out = new std::vector<CompiledPolicy>;
+    for (const Policy& p : SystemPolicies()) out->push_back(Compile(p));
+    return out;
+  }();
+  return *compiled;
+}
+
 // Collects the grants of every policy, system ones first (their DENY on all
 // projects settles a query early), for (resource, action).
 void Collect(const IamState& state, const StringList& subjects,
-             std::string_view resource, std::string_view action, Grants& g) {
-  for (const Policy& p : SystemPolicies()) {
-    if (IsMemberOf(p, subjects) &&
-        !CollectPolicy(state, p, resource, action, g)) {
+             std::string_view resource, std::string_view action_text,
+             Grants& g) {
+  const RequestedAction action(action_text);
+  const std::vector<Policy>& system = SystemPolicies();
+  const std::vector<CompiledPolicy>& compiled = CompiledSystemPolicies();
+  for (size_t i = 0; i < system.size(); ++i) {
+    if (IsMemberOf(system[i], subjects) &&
+        !CollectPolicy(state, compiled[i], resource, action, g)) {
       return;
     }
   }
-  ForEachStoredCandidate(state, subjects, [&](const Policy& p) {
+  ForEachStoredCandidate(state, subjects, [&](const CompiledPolicy& p) {
     return CollectPolicy(state, p, resource, action, g);
   });
 }
@@ -217,7 +314,7 @@ AuthzDecision AllowedProjects(StringList projects) {
 
 // No header: the requested projects are every project in the state plus
 // "(unassigned)".
-AuthzDecision DecideAllProjects(const IamState& state, const Grants& g) {
+AuthzDecision DecideAllProjects(const IamState& state, Grants& g) {
   if (g.deny_all) return NotAllowed();
   const size_t requested = state.projects.size() + 1;
   StringList out;
@@ -228,11 +325,25 @@ AuthzDecision DecideAllProjects(const IamState& state, const Grants& g) {
       if (!g.Denied(id)) out.push_back(id);
     }
   } else {
+    // The allowed projects in order of first mention, each once; then those
+    // that exist (or are "(unassigned)") and are not denied.
+    std::vector<const std::string*>& named = g.scratch;
+    named.clear();
     for (const StringList* list : g.allow) {
       for (const auto& p : *list) {
-        if (p != kUnassignedProject && !state.projects.contains(p)) continue;
-        if (!g.Denied(p)) AddUnique(out, p);
+        bool seen = false;
+        for (const std::string* n : named) {
+          if (*n == p) {
+            seen = true;
+            break;
+          }
+        }
+        if (!seen) named.push_back(&p);
       }
+    }
+    for (const std::string* p : named) {
+      if (*p != kUnassignedProject && !state.projects.contains(*p)) continue;
+      if (!g.Denied(*p)) out.push_back(*p);
     }
   }
   if (out.size() == requested) return AllowedAll();
@@ -375,12 +486,16 @@ StringList ProjectsToAuthorize(const StringList& old_projects,
   return out;
 }
 
+std::shared_ptr<const CompiledPolicy> CompilePolicy(const Policy& policy) {
+  return std::make_shared<const CompiledPolicy>(Compile(policy));
+}
+
 StringList IntrospectProjects(const IamState& state,
                               const StringList& subjects) {
   bool all = false;
   std::set<std::string_view> named;
-  ForEachStoredCandidate(state, subjects, [&](const Policy& p) {
-    for (const Statement& st : p.statements) {
+  ForEachStoredCandidate(state, subjects, [&](const CompiledPolicy& p) {
+    for (const CompiledPolicy::Stmt& st : p.statements) {
       if (st.effect != Effect::kAllow) continue;
       for (const auto& project : st.projects) {
         if (project == kAllProjects) {

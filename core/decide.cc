@@ -526,8 +526,8 @@ StatusOr<Decision> DecideDeleteToken(const DeleteToken& cmd,
   const std::string member = "token:" + token->id;
   auto it = state.policies_by_member.find(member);
   if (it != state.policies_by_member.end()) {
-    for (const auto& policy_id : it->second) {  // std::set: id order
-      events.push_back(PolicyMembersRemoved{policy_id, {member}});
+    for (const auto& ref : it->second) {  // id order
+      events.push_back(PolicyMembersRemoved{ref.id, {member}});
     }
   }
   return Finish(std::move(events), state);

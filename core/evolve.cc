@@ -1,6 +1,8 @@
 // Evolve (event -> state) and CanonicalEncoding, declared in core/model.h.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -19,12 +21,23 @@ bool IsWildcardMember(std::string_view member) {
   return member == "*" || member.ends_with(":*");
 }
 
-void IndexMember(IamState& state, const std::string& member,
-                 const std::string& policy_id) {
+PolicyRefs* IndexOf(IamState& state, const std::string& member) {
   if (IsWildcardMember(member)) {
-    state.policies_by_wildcard_member[member].insert(policy_id);
+    auto it = state.policies_by_wildcard_member.find(member);
+    return it == state.policies_by_wildcard_member.end() ? nullptr
+                                                         : &it->second;
+  }
+  auto it = state.policies_by_member.find(member);
+  return it == state.policies_by_member.end() ? nullptr : &it->second;
+}
+
+void IndexMember(IamState& state, const std::string& member,
+                 const std::string& policy_id,
+                 const std::shared_ptr<const CompiledPolicy>& policy) {
+  if (IsWildcardMember(member)) {
+    state.policies_by_wildcard_member[member].insert(policy_id, policy);
   } else {
-    state.policies_by_member[member].insert(policy_id);
+    state.policies_by_member[member].insert(policy_id, policy);
   }
 }
 
@@ -44,6 +57,19 @@ void UnindexMember(IamState& state, const std::string& member,
   } else {
     UnindexFrom(state.policies_by_member, member, policy_id);
   }
+}
+
+// The compiled form the member indexes hold for `policy`, or a new one when
+// none does (a policy without members).
+std::shared_ptr<const CompiledPolicy> CompiledOf(IamState& state,
+                                                 const Policy& policy) {
+  for (const auto& m : policy.members) {
+    if (const PolicyRefs* refs = IndexOf(state, m)) {
+      const PolicyRefs::Ref* ref = refs->find(policy.id);
+      if (ref != nullptr && ref->policy != nullptr) return ref->policy;
+    }
+  }
+  return CompilePolicy(policy);
 }
 
 std::string Quoted(std::string_view s) {
@@ -107,11 +133,12 @@ class Applier {
     p.statements = e.statements;
     p.projects = e.projects;
     p.version = rec_.stream_version;
+    const auto compiled = CompilePolicy(p);
     for (const auto& m : e.members) {
       if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
         continue;
       p.members.push_back(m);
-      IndexMember(s_, m, e.id);
+      IndexMember(s_, m, e.id, compiled);
     }
     s_.policies.emplace(e.id, std::move(p));
     return OkStatus();
@@ -125,17 +152,22 @@ class Applier {
     p.statements = e.statements;
     p.projects = e.projects;
     p.version = rec_.stream_version;
+    // Every entry naming the policy gets the new compiled form.
+    const auto compiled = CompilePolicy(p);
+    for (const auto& m : p.members) IndexMember(s_, m, p.id, compiled);
     return OkStatus();
   }
   Status operator()(const PolicyMembersAdded& e) {
     auto it = s_.policies.find(e.id);
     if (it == s_.policies.end()) return Unknown("policy", e.id);
     Policy& p = it->second;
+    std::shared_ptr<const CompiledPolicy> compiled;
     for (const auto& m : e.members) {
       if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
         continue;
+      if (compiled == nullptr) compiled = CompiledOf(s_, p);
       p.members.push_back(m);
-      IndexMember(s_, m, e.id);
+      IndexMember(s_, m, e.id, compiled);
     }
     p.version = rec_.stream_version;
     return OkStatus();
@@ -331,6 +363,49 @@ class Decoder {
 };
 }  // namespace
 
+const PolicyRefs::Ref* PolicyRefs::find(std::string_view id) const {
+  auto it = std::lower_bound(
+      refs_.begin(), refs_.end(), id,
+      [](const Ref& r, std::string_view v) { return r.id < v; });
+  return it != refs_.end() && it->id == id ? &*it : nullptr;
+}
+
+void PolicyRefs::insert(std::string id,
+                        std::shared_ptr<const CompiledPolicy> policy) {
+  // Ids mostly arrive in no particular order; the entries stay short.
+  auto it = std::lower_bound(
+      refs_.begin(), refs_.end(), id,
+      [](const Ref& r, const std::string& v) { return r.id < v; });
+  if (it != refs_.end() && it->id == id) {
+    it->policy = std::move(policy);
+    return;
+  }
+  refs_.insert(it, Ref{std::move(id), std::move(policy)});
+}
+
+size_t PolicyRefs::erase(std::string_view id) {
+  auto it = std::lower_bound(
+      refs_.begin(), refs_.end(), id,
+      [](const Ref& r, std::string_view v) { return r.id < v; });
+  if (it == refs_.end() || it->id != id) return 0;
+  refs_.erase(it);
+  return 1;
+}
+
+bool operator==(const PolicyRefs& a, const PolicyRefs& b) {
+  return std::equal(a.refs_.begin(), a.refs_.end(), b.refs_.begin(),
+                    b.refs_.end(),
+                    [](const PolicyRefs::Ref& x, const PolicyRefs::Ref& y) {
+                      return x.id == y.id;
+                    });
+}
+
+bool operator==(const PolicyRefs& a, const std::set<std::string>& b) {
+  return std::equal(
+      a.refs_.begin(), a.refs_.end(), b.begin(), b.end(),
+      [](const PolicyRefs::Ref& x, const std::string& y) { return x.id == y; });
+}
+
 Status Evolve(IamState& state, const RecordedEvent& rec) {
   IAM_RETURN_IF_ERROR(std::visit(Applier(state, rec), rec.event));
   state.stream_versions[rec.stream] = rec.stream_version;
@@ -429,7 +504,8 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     for (auto& st : p.statements) st = d.Stmt();
     p.projects = d.List();
     p.version = d.U64();
-    for (const auto& m : p.members) IndexMember(state, m, p.id);
+    const auto compiled = CompilePolicy(p);
+    for (const auto& m : p.members) IndexMember(state, m, p.id, compiled);
     state.policies.emplace(p.id, std::move(p));
   }
   for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {

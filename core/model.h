@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -61,17 +62,59 @@ struct Project {
   friend bool operator==(const Project&, const Project&) = default;
 };
 
+// The evaluation form of a stored policy's statements (core/authorize.cc):
+// what authorization needs, with the per-statement checks precomputed.
+// Immutable; Evolve compiles a new one when a policy's statements change.
+struct CompiledPolicy;
+std::shared_ptr<const CompiledPolicy> CompilePolicy(const Policy& policy);
+
+// One entry of a member index: the ids of the policies naming the member,
+// ascending and unique (compares equal to a std::set<std::string> of them),
+// each with its compiled form, so that authorization never looks a policy
+// up by id. The compiled forms are shared, not pointers into a state, so a
+// copied IamState is self-contained.
+class PolicyRefs {
+ public:
+  struct Ref {
+    std::string id;
+    // Null when inserted without one; such an entry is never evaluated.
+    std::shared_ptr<const CompiledPolicy> policy;
+  };
+  using const_iterator = std::vector<Ref>::const_iterator;
+
+  const_iterator begin() const { return refs_.begin(); }
+  const_iterator end() const { return refs_.end(); }
+  size_t size() const { return refs_.size(); }
+  bool empty() const { return refs_.empty(); }
+  bool contains(std::string_view id) const { return find(id) != nullptr; }
+  // The entry for `id`, or null.
+  const Ref* find(std::string_view id) const;
+  // Adds `id`, or replaces its compiled form when present.
+  void insert(std::string id,
+              std::shared_ptr<const CompiledPolicy> policy = nullptr);
+  // Returns the number of ids erased (0 or 1).
+  size_t erase(std::string_view id);
+
+  // Ids only: the compiled forms follow from the policies.
+  friend bool operator==(const PolicyRefs& a, const PolicyRefs& b);
+  friend bool operator==(const PolicyRefs& a, const std::set<std::string>& b);
+
+ private:
+  std::vector<Ref> refs_;
+};
+
 struct IamState {
   std::map<std::string, Token> tokens;
   std::map<std::string, Policy> policies;
   std::map<std::string, Role> roles;
   std::map<std::string, Project> projects;
-  // Member string -> ids of policies naming it. Members without a wildcard
-  // ("token:ci", "team:local:admins") are looked up exactly...
-  std::unordered_map<std::string, std::set<std::string>> policies_by_member;
+  // Member string -> policies naming it (ids ascending, with their compiled
+  // forms). Members without a wildcard ("token:ci", "team:local:admins") are
+  // looked up exactly...
+  std::unordered_map<std::string, PolicyRefs> policies_by_member;
   // ...and the few wildcard members ("*", "token:*", "team:local:*") are
   // kept apart, so authorization never scans all policies.
-  std::map<std::string, std::set<std::string>> policies_by_wildcard_member;
+  std::map<std::string, PolicyRefs> policies_by_wildcard_member;
   // Version of every stream ever written, deleted objects' included, so a
   // decision and its expected versions come from one consistent state.
   std::unordered_map<std::string, uint64_t> stream_versions;

@@ -118,6 +118,16 @@ class EventStore {
   // Stops the writer after the queued appends, writes a checkpoint and
   // closes. Later appends fail with kUnavailable. Idempotent.
   virtual Status Close() = 0;
+
+  // A consistent copy of the log for disaster recovery, taken while appends
+  // go on: writes a checkpoint of the current head first, copies the
+  // database to `to_dir` (a RocksDB checkpoint: hard links on the same
+  // filesystem; `to_dir` must not exist, its parent must) and writes that
+  // checkpoint to "<to_dir>.checkpoint", so the copy opens and verifies on
+  // its own. Restore = put the copy, its .checkpoint file and the key file in
+  // place. kAlreadyExists when `to_dir` exists; kUnimplemented for the
+  // memory store.
+  virtual Status CreateBackup(const std::string& to_dir);
 };
 
 struct StoreOptions {
@@ -143,6 +153,63 @@ StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(
 // The same store over memory: for tests. Shares the writer, encoding and
 // verification with the RocksDB store.
 std::unique_ptr<EventStore> NewMemoryEventStore(StoreOptions options);
+
+// ---- offline verification (`iamledger replay verify|rebuild|export`) ----
+
+struct VerifyOptions {
+  // Key for checkpoint HMACs. Empty: checkpoints are compared with the log
+  // but their MACs are not checked (the report says so).
+  std::string checkpoint_key;
+  // Receives every verified event in seq order (the fold). May be null. A
+  // non-OK status stops the run and is returned.
+  EventSink* sink = nullptr;
+  // Events delivered: seq in [from_seq, to_seq] with recorded_at <= to_time
+  // (recorded_at never decreases, so the run stops at the first later one).
+  // With from_seq > 1 the chain is anchored at the hash of from_seq - 1.
+  // A range that ends before the log does skips the whole-log checks (the
+  // end of the log, checkpoints beyond it, stream heads).
+  uint64_t from_seq = 1;
+  uint64_t to_seq = std::numeric_limits<uint64_t>::max();
+  Micros to_time = std::numeric_limits<Micros>::max();
+  // DB::VerifyChecksum over every table file (all column families).
+  bool verify_checksums = true;
+  // Called now and then with (last seq delivered, last seq of the log).
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+struct VerifyReport {
+  uint64_t first_seq = 0;  // first and last seq delivered (0: none)
+  uint64_t last_seq = 0;
+  uint64_t events = 0;     // events delivered
+  uint64_t log_last_seq = 0;  // the log's last seq
+  uint64_t streams = 0;    // distinct streams among the delivered events
+  Hash head{};             // hash of last_seq
+  Micros last_recorded_at = 0;
+  // The newest checkpoint (seq 0: none) and where it was found.
+  Checkpoint checkpoint;
+  std::string checkpoint_source;  // "meta", "file", "meta and file"
+  bool checkpoint_mac_checked = false;
+  bool checksums_verified = false;
+  bool whole_log = false;  // the whole-log checks ran
+  // Facts worth showing that are not failures ("no checkpoint file ...").
+  std::vector<std::string> notes;
+};
+
+// Verifies the data directory `dir` without writing to it (a read-only open,
+// which works beside a running server and on a backup copy), in the order
+// of reliability.md §2: every event read with RocksDB block checksums; seqs
+// gapless from 1; every envelope through the FlatBuffers Verifier and its
+// hash recomputed; every link of the hash chain; stream versions 1, 2, ...
+// per stream; recorded_at never decreasing; the newest checkpoint (meta and
+// "<dir>.checkpoint") authentic (with a key), covered by the log and equal
+// to the chain at its seq; the stream heads in meta equal to the log's; then
+// DB::VerifyChecksum. Each event goes to the sink after it verified, on the
+// calling thread; reading and decoding run on a second thread beside it.
+// A damaged log is kDataLoss "seq N: <what>" naming the first bad seq; a log
+// cut below its checkpoint is reported as such ("log ends at seq N but
+// checkpoint covers M"), not refused as OpenRocksEventStore does.
+StatusOr<VerifyReport> VerifyLog(const std::string& dir,
+                                 const VerifyOptions& options);
 
 }  // namespace iam::eventstore
 

@@ -57,6 +57,12 @@ class LogBackend {
 
   // Path of the checkpoint file beside the data directory; "" for memory.
   virtual std::string CheckpointFilePath() const = 0;
+
+  // A consistent copy of the database in `to_dir` (EventStore::CreateBackup).
+  virtual Status CopyTo(const std::string& to_dir) {
+    return Status(StatusCode::kUnimplemented,
+                  "backups need the RocksDB store (not " + to_dir + ")");
+  }
 };
 
 }  // namespace iam::eventstore

@@ -27,6 +27,11 @@ inline std::string_view ToView(const rocksdb::Slice& s) {
 // "<dir>.checkpoint": the checkpoint file beside the data directory.
 std::string CheckpointFileFor(const std::string& dir);
 
+// A RocksDB checkpoint of `db` in `to_dir` (made absolute; must not exist,
+// its parent must): a consistent copy, hard-linked on the same filesystem.
+// Defined in backup.cc.
+Status CreateRocksCheckpoint(rocksdb::DB* db, const std::string& to_dir);
+
 // Options every open of a data directory uses: the durability settings of
 // DESIGN.md §3 (paranoid checks, kTolerateCorruptedTailRecords).
 rocksdb::Options DbOptions();

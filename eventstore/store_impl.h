@@ -38,6 +38,7 @@ class StoreImpl final : public EventStore {
   Status PutSnapshot(uint64_t seq, std::string_view bytes) override;
   StatusOr<Snapshot> GetSnapshot() const override;
   Status Close() override;
+  Status CreateBackup(const std::string& to_dir) override;  // backup.cc
 
   LogBackend* backend() { return backend_.get(); }
 
@@ -51,6 +52,8 @@ class StoreImpl final : public EventStore {
   Status Recover();
   void WriterLoop();
   void CommitGroup(std::deque<Pending>& group);
+  // Checkpoints the current head unless a checkpoint covers it already.
+  // Safe from any thread (the writer, Close, CreateBackup).
   Status WriteCheckpoint();
 
   const std::unique_ptr<LogBackend> backend_;
@@ -62,6 +65,10 @@ class StoreImpl final : public EventStore {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   std::thread writer_;
+
+  // Serializes checkpoint writes (meta and file), so checkpoints only move
+  // forward. Taken before state_mu_.
+  std::mutex checkpoint_mu_;
 
   // Committed state. Written by the writer thread only, under state_mu_;
   // read by anyone under it.

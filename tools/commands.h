@@ -3,6 +3,7 @@
 #ifndef IAMLEDGER_TOOLS_COMMANDS_H_
 #define IAMLEDGER_TOOLS_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
 
 namespace iam::tools {
@@ -27,6 +28,34 @@ struct TokenCreateFlags {
 };
 // Prints the token value and a newline on stdout, nothing else.
 int RunTokenCreate(const TokenCreateFlags& flags);
+
+// `replay verify|rebuild|export` (tools/replay.cc). The key file is
+// optional: without one the checkpoint MACs are not checked.
+struct ReplayFlags {
+  std::string data_dir = "./data";
+  std::string key_file;   // empty: iamledger.key beside the data directory
+  uint64_t to_seq = 0;    // rebuild: 0 = the end of the log
+  std::string to_time;    // rebuild: RFC 3339, "" = the end of the log
+  bool json = false;      // rebuild: the state as one JSON document
+  bool pretty = false;    // rebuild --json: indented
+  uint64_t from_seq = 1;  // export
+};
+// Prints a summary (events, streams, head hash, checkpoint, state digest)
+// and OK, or FAILED naming the first bad seq (exit 1).
+int RunReplayVerify(const ReplayFlags& flags);
+// The state at --to-seq / --to-time: counts and digest, or --json.
+int RunReplayRebuild(const ReplayFlags& flags);
+// Every event from --from-seq as one JSON line, secrets redacted.
+int RunReplayExport(const ReplayFlags& flags);
+
+// `backup create` (tools/backup.cc): through the running server's admin
+// socket, or on the stopped data directory itself.
+struct BackupFlags {
+  std::string data_dir = "./data";
+  std::string to;
+  std::string key_file;  // offline only: authenticates the checkpoint
+};
+int RunBackupCreate(const BackupFlags& flags);
 
 }  // namespace iam::tools
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+
 namespace iam::api {
 namespace {
 
@@ -82,6 +84,61 @@ TEST_CASE("codec: token JSON is Automate's") {
   CHECK(parsed["tokens"][0]["value"] == "a");
   CHECK(parsed["tokens"][1]["active"] == false);
   CHECK(list.find("MUST-NOT-APPEAR") == std::string::npos);
+}
+
+// The token encoder is hand-written (it runs on every GET); it must give
+// the bytes nlohmann gives for the same object, escaping and all.
+TEST_CASE("codec: token JSON equals the DOM encoding for any strings and times") {
+  auto dom = [](const Token& t, const std::string& value, bool pretty) {
+    auto strings = [](const StringList& l) {
+      nlohmann::ordered_json a = nlohmann::ordered_json::array();
+      for (const auto& s : l) a.push_back(s);
+      return a;
+    };
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    o["id"] = t.id;
+    o["name"] = t.name;
+    o["value"] = value;
+    o["active"] = t.active;
+    o["created_at"] = FormatRfc3339(t.created_at, true);
+    o["updated_at"] = FormatRfc3339(t.updated_at, true);
+    o["projects"] = strings(t.projects);
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    j["token"] = o;
+    return j.dump(pretty ? 2 : -1, ' ', false,
+                  nlohmann::ordered_json::error_handler_t::replace);
+  };
+  const char* pieces[] = {"",     "a",        "\"",       "\\",       "\x01",
+                          "\x1f", "\x7f",     "\xc3\xa9", "\xff",      "\xc3",
+                          "\t\n", "\xe2\x82\xac", "/<>&'", "\xf0\x9f\x98\x80"};
+  const Micros times[] = {0,
+                          -1,
+                          kUpdated,
+                          -62135596800LL * 1'000'000,      // 0001-01-01
+                          -30610224000LL * 1'000'000 - 1,  // before 1000
+                          253402300799LL * 1'000'000,      // 9999-12-31
+                          253402300800LL * 1'000'000};     // 10000-01-01
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    auto str = [&] {
+      std::string s;
+      for (int n = rng() % 4; n > 0; --n) s += pieces[rng() % std::size(pieces)];
+      return s;
+    };
+    Token t = SampleToken();
+    t.id = str();
+    t.name = str();
+    t.active = rng() % 2;
+    t.projects.clear();
+    for (int n = rng() % 3; n > 0; --n) t.projects.push_back(str());
+    t.created_at = times[rng() % std::size(times)];
+    t.updated_at = times[rng() % std::size(times)] + rng() % 1'000'000'000;
+    const std::string value = str();
+    for (bool pretty : {false, true}) {
+      CAPTURE(i);
+      CHECK(TokenJson(t, value, pretty) == dom(t, value, pretty));
+    }
+  }
 }
 
 TEST_CASE("codec: policy JSON is Automate's, in proto field order") {

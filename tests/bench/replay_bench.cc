@@ -1,0 +1,289 @@
+// replay_bench: `iamledger replay verify`, `replay rebuild` and `backup
+// create` (the real binary) over a log of N events, next to raw RocksDB
+// iteration of the same data in the same run.
+//
+//   replay_bench [--dir DIR] [--events N] [--runs R] [--binary PATH]
+//
+// The log is filled through the event store (many events per append) with
+// a token/policy lifecycle mix that keeps ~10,000 tokens alive, closed
+// (checkpoint), then flushed and compacted as a long-lived log would be.
+// Every figure is the median of R runs on a warm page cache.
+// Prints `BENCH <name> <value> <unit>` and `RATIO verify_vs_raw_iter`,
+// `RATIO rebuild_vs_raw_iter`. Goal (issue 5): verify >= 1,000,000 events/s
+// and RATIO verify_vs_raw_iter >= 0.3.
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/defaults.h"
+#include "eventstore/crypto.h"
+#include "eventstore/event_store.h"
+#include "eventstore/rocks_util.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace es = iam::eventstore;
+namespace fs = std::filesystem;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "replay_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Events for unit k of the mix (about 7): token k is created and joins a
+// policy; older tokens are renamed, reassigned, toggled; token k - 10,000
+// leaves its policy and is deleted; now and then a policy is rewritten.
+void UnitEvents(uint64_t k, std::vector<iam::Event>* out) {
+  using namespace iam;
+  auto tok = [](uint64_t i) { return "tok-" + std::to_string(i); };
+  auto pol = [](uint64_t i) {
+    return "bench-policy-" + std::to_string(i % 100);
+  };
+  // Distinct digests and ciphertexts, as HMACs and AES-GCM give.
+  const iam::Hash h = es::Sha256("bench token " + std::to_string(k));
+  const std::string digest(reinterpret_cast<const char*>(h.data()), h.size());
+  std::string sealed = digest + digest + digest;
+  sealed.resize(81, '\x01');
+  out->push_back(TokenCreated{
+      tok(k), "Token " + std::to_string(k), true, {}, digest, sealed});
+  out->push_back(PolicyMembersAdded{pol(k), {"token:" + tok(k)}});
+  if (k >= 5000) {
+    out->push_back(TokenRenamed{tok(k - 5000),
+                                "Token " + std::to_string(k - 5000) + " v2"});
+  }
+  if (k >= 3000) {
+    out->push_back(TokenProjectsAssigned{
+        tok(k - 3000), {"bench-project-" + std::to_string(k % 10)}});
+  }
+  if (k >= 2000) out->push_back(TokenStatusToggled{tok(k - 2000), k % 2 == 0});
+  if (k >= 10000) {
+    out->push_back(
+        PolicyMembersRemoved{pol(k - 10000), {"token:" + tok(k - 10000)}});
+    out->push_back(TokenDeleted{tok(k - 10000)});
+  }
+  if (k % 50 == 0) {
+    Statement st{Effect::kAllow,
+                 {"iam:tokens:get", "iam:tokens:list"},
+                 "",
+                 {"*"},
+                 {"bench-project-" + std::to_string(k % 10)}};
+    out->push_back(PolicyUpdated{pol(k),
+                                 "Bench policy " + std::to_string(k),
+                                 PolicyType::kCustom,
+                                 {st},
+                                 {}});
+  }
+}
+
+// Fills `data_dir` with about `n` events; returns the last seq.
+uint64_t Fill(const std::string& data_dir, const std::string& key_file,
+              uint64_t n) {
+  using namespace iam;
+  auto keys = es::LoadOrCreateMasterKeys(key_file, true);
+  if (!keys.ok()) Die(keys.status().ToString());
+  es::StoreOptions options;
+  options.checkpoint_key = keys->checkpoint_key;
+  auto store = es::OpenRocksEventStore(data_dir, options);
+  if (!store.ok()) Die(store.status().ToString());
+  auto append = [&](std::vector<Event> events) {
+    es::AppendRequest req;
+    req.meta = {"token:bench", "bench-request-0123456789", "127.0.0.1"};
+    req.events = std::move(events);
+    auto r = (*store)->Append(std::move(req));
+    if (!r.ok()) Die(r.status().ToString());
+  };
+  std::vector<Event> setup = FactoryDefaultEvents("bench-ledger");
+  for (int i = 0; i < 10; ++i) {
+    setup.push_back(ProjectCreated{"bench-project-" + std::to_string(i),
+                                   "Bench project", PolicyType::kCustom});
+  }
+  for (int i = 0; i < 100; ++i) {
+    setup.push_back(PolicyCreated{
+        "bench-policy-" + std::to_string(i),
+        "Bench policy",
+        PolicyType::kCustom,
+        {},
+        {Statement{Effect::kAllow, {"iam:tokens:get"}, "", {"*"}, {"*"}}},
+        {}});
+  }
+  append(std::move(setup));
+  std::vector<Event> batch;
+  for (uint64_t k = 0; (*store)->LastSeq() + batch.size() < n; ++k) {
+    UnitEvents(k, &batch);
+    if (batch.size() >= 1000) append(std::exchange(batch, {}));
+  }
+  if (!batch.empty()) append(std::move(batch));
+  const uint64_t last = (*store)->LastSeq();
+  if (iam::Status s = (*store)->Close(); !s.ok()) Die(s.ToString());
+  store->reset();
+  // Settle it as a long-lived log is: memtables flushed and compacted, so
+  // that no open below replays a WAL of hundreds of MiB.
+  es::RocksDb db;
+  if (iam::Status s = db.Open(data_dir, /*read_only=*/false); !s.ok())
+    Die(s.ToString());
+  for (auto* cf : {db.events(), db.keys(), db.meta()}) {
+    if (!db.db()->Flush(rocksdb::FlushOptions(), cf).ok()) Die("flush");
+    if (!db.db()
+             ->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr,
+                            nullptr)
+             .ok()) {
+      Die("compact");
+    }
+  }
+  return last;
+}
+
+using iam::Status;
+
+// Opens the database read-only and iterates every event (the same read
+// options as replay verify); returns the events seen.
+uint64_t RawIterate(const std::string& data_dir) {
+  es::RocksDb db;
+  if (Status s = db.Open(data_dir, /*read_only=*/true); !s.ok())
+    Die(s.ToString());
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  ro.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(ro, db.events()));
+  uint64_t n = 0, bytes = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++n;
+    bytes += it->value().size();
+  }
+  if (!it->status().ok()) Die(it->status().ToString());
+  if (bytes == 0) Die("no data");
+  return n;
+}
+
+// Runs the binary with `args`, stdout to `out_file`; dies unless it exits 0.
+void RunBinary(const std::string& binary, const std::vector<std::string>& args,
+               const std::string& out_file) {
+  std::vector<std::string> argv_s = {binary};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) _exit(127);
+    ::dup2(fd, 1);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Die(args[0] + " " + args[1] + " failed; see " + out_file);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir;
+  uint64_t events = 1'000'000;
+  int runs = 3;
+  std::string binary =
+      (fs::read_symlink("/proc/self/exe").parent_path() / "../../iamledger")
+          .lexically_normal()
+          .string();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--dir")
+      dir = argv[i + 1];
+    else if (flag == "--events")
+      events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--runs")
+      runs = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--binary")
+      binary = argv[i + 1];
+    else
+      Die("unknown flag " + flag);
+  }
+  if (!fs::exists(binary)) Die("no iamledger binary at " + binary);
+  bool own_dir = dir.empty();
+  if (own_dir) {
+    char tmpl[] = "/tmp/replay_bench-XXXXXX";
+    if (!::mkdtemp(tmpl)) Die("mkdtemp failed");
+    dir = tmpl;
+  }
+  fs::create_directories(dir);
+  const std::string data = dir + "/data";
+  const std::string key = dir + "/iamledger.key";  // the default location
+  const std::string out = dir + "/out.txt";
+  fs::remove_all(data);
+  fs::remove(data + ".checkpoint");
+
+  auto start = Clock::now();
+  const uint64_t n = Fill(data, key, events);
+  const double fill_s = Seconds(start);
+  std::printf("BENCH fill_events_per_s %.0f events/s (%llu events, %.1f s)\n",
+              n / fill_s, static_cast<unsigned long long>(n), fill_s);
+  uint64_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(data)) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  std::printf("BENCH log_size %.1f MiB\n", bytes / 1048576.0);
+
+  RawIterate(data);  // warm the page cache
+  std::vector<double> raw, verify, rebuild, backup;
+  for (int r = 0; r < runs; ++r) {
+    start = Clock::now();
+    if (RawIterate(data) != n) Die("raw iteration saw a different count");
+    raw.push_back(Seconds(start));
+
+    start = Clock::now();
+    RunBinary(binary, {"replay", "verify", "--data-dir", data}, out);
+    verify.push_back(Seconds(start));
+
+    start = Clock::now();
+    RunBinary(binary, {"replay", "rebuild", "--data-dir", data}, out);
+    rebuild.push_back(Seconds(start));
+
+    const std::string to = dir + "/backup" + std::to_string(r);
+    fs::remove_all(to);
+    fs::remove(to + ".checkpoint");
+    start = Clock::now();
+    RunBinary(binary, {"backup", "create", "--data-dir", data, "--to", to},
+              out);
+    backup.push_back(Seconds(start));
+    fs::remove_all(to);
+    fs::remove(to + ".checkpoint");
+  }
+  const double raw_rate = n / Median(raw);
+  const double verify_rate = n / Median(verify);
+  const double rebuild_rate = n / Median(rebuild);
+  std::printf("BENCH raw_iter_events_per_s %.0f events/s\n", raw_rate);
+  std::printf("BENCH verify_events_per_s %.0f events/s\n", verify_rate);
+  std::printf("BENCH rebuild_events_per_s %.0f events/s\n", rebuild_rate);
+  std::printf("BENCH backup_create_s %.3f s\n", Median(backup));
+  std::printf("RATIO verify_vs_raw_iter %.3f\n", verify_rate / raw_rate);
+  std::printf("RATIO rebuild_vs_raw_iter %.3f\n", rebuild_rate / raw_rate);
+  std::printf("GOAL verify >= 1000000 events/s: %s; ratio >= 0.3: %s\n",
+              verify_rate >= 1e6 ? "met" : "MISSED",
+              verify_rate / raw_rate >= 0.3 ? "met" : "MISSED");
+  if (own_dir) fs::remove_all(dir);
+  return 0;
+}
