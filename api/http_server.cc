@@ -194,8 +194,9 @@ template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 // One connection. Every member function runs on the connection's strand
-// (the stream's executor) except OnServerStop and the Responder, which post
-// to it (the Responder runs inline when called on the strand, i.e. when the
+// (the stream's executor: its own strand, or with one I/O thread the
+// io_context itself) except OnServerStop and the Responder, which post to it
+// (the Responder runs inline when called on the strand, i.e. when the
 // handler answers synchronously).
 //
 // The hot path (one request per read, answered synchronously) makes one
@@ -761,9 +762,14 @@ void HttpServerImpl::AcceptLoop(Acceptor* acceptor,
                                 std::optional<net::steady_timer>* retry) {
   using Socket = typename Acceptor::protocol_type::socket;
   // Completions run on `control` (the acceptor's executor); each accepted
-  // socket gets its own strand.
+  // socket gets its own strand. With a single I/O thread the io_context runs
+  // one handler at a time anyway, so the socket uses it directly: the same
+  // guarantee without a strand's queue on every completion.
+  const net::any_io_executor executor =
+      options.threads == 1 ? net::any_io_executor(ioc.get_executor())
+                           : net::any_io_executor(net::make_strand(ioc));
   acceptor->async_accept(
-      net::make_strand(ioc),
+      executor,
       [this, acceptor, retry](error_code ec, Socket socket) {
         if (ec == net::error::operation_aborted || stopping.load() ||
             !acceptor->is_open()) {

@@ -66,10 +66,12 @@ class TokenWriter {
   void BeginArray() { Open('['); }
   void EndArray() { Close(']'); }
 
+  // `key`: one of the literal field names (plain ASCII, nothing to escape).
   void Key(std::string_view key) {
     Item();
-    String(key);
-    out_.append(pretty_ ? ": " : ":");
+    out_ += '"';
+    out_.append(key);
+    out_.append(pretty_ ? "\": " : "\":");
     after_key_ = true;
   }
   void Value(std::string_view s) {

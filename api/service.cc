@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "api/json_codec.h"
@@ -198,6 +199,62 @@ class Metrics {
   std::map<std::string, RouteStats, std::less<>> routes_;
 };
 
+// Wrapped (never unwrapped) data keys by token id, so that revealing a value
+// does not read the key store on every GET. Crypto-shredding: an entry is
+// dropped (and its bytes cleansed) when a DeleteToken request finishes,
+// which is after its commit deleted the key from the store; the epoch makes
+// a lookup that raced that delete (read the key from the store before the
+// commit, stores it after the drop) leave the old key out. DeleteToken is
+// the only write that deletes a key (StartWrite); another one must call
+// Forget() too.
+class WrappedKeyCache {
+ public:
+  static constexpr size_t kMaxEntries = 16384;
+
+  ~WrappedKeyCache() { Clear(); }
+
+  // The wrapped key of `id` into *wrapped, or false and the epoch to hand
+  // to Put() after reading the key from the store.
+  bool Get(const std::string& id, std::string* wrapped, uint64_t* epoch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = keys_.find(id);
+    if (it == keys_.end()) {
+      *epoch = epoch_;
+      return false;
+    }
+    *wrapped = it->second;
+    return true;
+  }
+
+  void Put(const std::string& id, const std::string& wrapped, uint64_t epoch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (epoch != epoch_) return;  // a delete finished meanwhile
+    if (keys_.size() >= kMaxEntries) Clear();
+    keys_.insert_or_assign(id, wrapped);
+  }
+
+  void Forget(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = keys_.find(id); it != keys_.end()) {
+      OPENSSL_cleanse(it->second.data(), it->second.size());
+      keys_.erase(it);
+    }
+    ++epoch_;
+  }
+
+ private:
+  void Clear() {
+    for (auto& [id, wrapped] : keys_) {
+      OPENSSL_cleanse(wrapped.data(), wrapped.size());
+    }
+    keys_.clear();
+  }
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> keys_;  // guarded
+  uint64_t epoch_ = 0;                                 // guarded
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -245,6 +302,10 @@ struct Service::Impl {
         std::chrono::duration<double>(SteadyClock::now() - ctx->start).count();
     metrics.Record(ctx->match.route ? ctx->match.route->name : "unmatched",
                    response.status, seconds);
+    // Whatever the outcome: the key may be gone from the store.
+    if (ctx->match.id() == RouteId::kDeleteToken) {
+      wrapped_keys.Forget(ctx->match.Param("id"));
+    }
     response.headers.emplace("X-Request-Id", ctx->request_id);
     ctx->respond(std::move(response));
   }
@@ -350,15 +411,21 @@ struct Service::Impl {
     }
     auto req = DecodeBackup(ctx->req.body, /*lax=*/false);
     if (!req.ok()) return Fail(ctx, req.status());
-    if (req->to.empty()) {
-      return Fail(ctx, InvalidArgumentError("\"to\" names the directory to "
-                                            "create the backup in"));
+    if (req->to.empty() || req->to.front() != '/') {
+      return Fail(ctx, InvalidArgumentError("\"to\" must be the absolute path "
+                                            "of the directory to create"));
     }
-    backups_running++;
+    {
+      std::lock_guard<std::mutex> lock(feed_mu);
+      if (feed_stopping) {
+        return Fail(ctx, UnavailableError("the server is stopping"));
+      }
+      backups_running++;
+    }
     std::thread([this, ctx, to = req->to] {
       Status s = store->CreateBackup(to);
       if (s.ok()) {
-        Ok(ctx, "{\"seq\":" + std::to_string(store->LastSeq()) + "}");
+        Ok(ctx, "{}");
       } else {
         Fail(ctx, s);
       }
@@ -500,6 +567,9 @@ struct Service::Impl {
             if (++write->attempt < options.max_retries) {
               return Attempt(ctx, write);  // decide again on the new state
             }
+            // The stream versions in the store's message are internal.
+            return Fail(ctx, AbortedError("the object was changed by "
+                                          "concurrent requests; try again"));
           }
           Fail(ctx, result.status());
         });
@@ -569,10 +639,28 @@ struct Service::Impl {
     Finish(ctx, std::move(response));
   }
 
-  // The stored value of a token: its data key unwrapped, then opened.
+  // The stored value of a token: its data key unwrapped, then opened. The
+  // wrapped key comes from memory when this token was read before.
   StatusOr<std::string> RevealValue(const Token& token) {
+    std::string wrapped;
+    uint64_t epoch = 0;
+    if (wrapped_keys.Get(token.id, &wrapped, &epoch)) {
+      auto value = OpenValue(token, wrapped);
+      if (value.ok()) return value;
+      // Defensive: a stale entry is dropped and the store asked again.
+      wrapped_keys.Forget(token.id);
+      IAM_ASSIGN_OR_RETURN(wrapped, store->GetKey(KeyName(token.id)));
+      return OpenValue(token, wrapped);
+    }
+    IAM_ASSIGN_OR_RETURN(wrapped, store->GetKey(KeyName(token.id)));
+    auto value = OpenValue(token, wrapped);
+    if (value.ok()) wrapped_keys.Put(token.id, wrapped, epoch);
+    return value;
+  }
+
+  StatusOr<std::string> OpenValue(const Token& token,
+                                  const std::string& wrapped) {
     const std::string key_name = KeyName(token.id);
-    IAM_ASSIGN_OR_RETURN(std::string wrapped, store->GetKey(key_name));
     IAM_ASSIGN_OR_RETURN(std::string data_key,
                          eventstore::Open(wrapping_key, wrapped, key_name));
     auto value = eventstore::Open(data_key, token.sealed_value, token.id);
@@ -886,13 +974,13 @@ struct Service::Impl {
   }
 
   void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(feed_mu);
+      feed_stopping = true;  // no new long-polls or backups from now on
+    }
     // A backup in progress finishes first (it uses the store).
     while (backups_running > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    {
-      std::lock_guard<std::mutex> lock(feed_mu);
-      feed_stopping = true;
     }
     feed_cv.notify_all();
     if (feed_thread.joinable()) feed_thread.join();
@@ -1015,6 +1103,7 @@ struct Service::Impl {
   eventstore::TokenDigester digester;
   ServiceOptions options;
   Metrics metrics;
+  WrappedKeyCache wrapped_keys;
 
   std::atomic<int> backups_running{0};
   std::mutex feed_mu;

@@ -31,8 +31,11 @@ enum class TokenValues {
 
 struct ServiceOptions {
   TokenValues token_values = TokenValues::kReveal;
-  // How often a write that lost a race is decided again before 409.
-  int max_retries = 8;
+  // How often a write that lost a race is decided again before 409. Each
+  // round commits at least one of the racing writers, so this bounds the
+  // wait of a writer among many on the same streams (e.g. token deletes
+  // cascading into the same policies).
+  int max_retries = 64;
 };
 
 // The subject of requests arriving on the admin socket (DESIGN.md §6).

@@ -69,7 +69,21 @@ std::shared_ptr<const CompiledPolicy> CompiledOf(IamState& state,
       if (ref != nullptr && ref->policy != nullptr) return ref->policy;
     }
   }
-  return CompilePolicy(policy);
+  return CompilePolicy(policy, state);
+}
+
+// Compiled policies hold the actions of the roles they name: after `role`
+// changes, the policies naming it are compiled again (role changes are rare;
+// this scans the policies).
+void RecompilePoliciesNaming(IamState& state, const std::string& role) {
+  for (const auto& [id, p] : state.policies) {
+    if (p.members.empty()) continue;  // not in any index
+    bool names = false;
+    for (const Statement& st : p.statements) names = names || st.role == role;
+    if (!names) continue;
+    const auto compiled = CompilePolicy(p, state);
+    for (const auto& m : p.members) IndexMember(state, m, id, compiled);
+  }
 }
 
 std::string Quoted(std::string_view s) {
@@ -85,7 +99,8 @@ std::string Quoted(std::string_view s) {
 // fail before it changes anything, so a failure leaves the state untouched.
 class Applier {
  public:
-  Applier(IamState& state, const RecordedEvent& rec) : s_(state), rec_(rec) {}
+  Applier(IamState& state, const RecordedEvent& rec, const Token** created)
+      : s_(state), rec_(rec), created_(created) {}
 
   Status operator()(const LedgerInitialized& e) {
     if (!s_.ledger_id.empty()) {
@@ -96,7 +111,11 @@ class Applier {
   }
 
   Status operator()(const TokenCreated& e) {
-    if (s_.tokens.contains(e.id)) return Existing("token", e.id);
+    // One descent of the token tree for the check and the insert.
+    auto at = s_.tokens.lower_bound(e.id);
+    if (at != s_.tokens.end() && at->first == e.id) {
+      return Existing("token", e.id);
+    }
     Token t;
     t.id = e.id;
     t.name = e.name;
@@ -107,7 +126,8 @@ class Applier {
     t.created_at = rec_.recorded_at;
     t.updated_at = rec_.recorded_at;
     t.version = rec_.stream_version;
-    s_.tokens.emplace(e.id, std::move(t));
+    at = s_.tokens.emplace_hint(at, e.id, std::move(t));
+    if (created_ != nullptr) *created_ = &at->second;
     return OkStatus();
   }
   Status operator()(const TokenRenamed& e) {
@@ -133,7 +153,7 @@ class Applier {
     p.statements = e.statements;
     p.projects = e.projects;
     p.version = rec_.stream_version;
-    const auto compiled = CompilePolicy(p);
+    const auto compiled = CompilePolicy(p, s_);
     for (const auto& m : e.members) {
       if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
         continue;
@@ -153,7 +173,7 @@ class Applier {
     p.projects = e.projects;
     p.version = rec_.stream_version;
     // Every entry naming the policy gets the new compiled form.
-    const auto compiled = CompilePolicy(p);
+    const auto compiled = CompilePolicy(p, s_);
     for (const auto& m : p.members) IndexMember(s_, m, p.id, compiled);
     return OkStatus();
   }
@@ -200,6 +220,8 @@ class Applier {
     r.projects = e.projects;
     r.version = rec_.stream_version;
     s_.roles.emplace(e.id, std::move(r));
+    s_.compiled_roles.insert_or_assign(e.id, CompileActions(e.actions));
+    RecompilePoliciesNaming(s_, e.id);
     return OkStatus();
   }
   Status operator()(const RoleUpdated& e) {
@@ -211,10 +233,14 @@ class Applier {
     r.actions = e.actions;
     r.projects = e.projects;
     r.version = rec_.stream_version;
+    s_.compiled_roles.insert_or_assign(e.id, CompileActions(e.actions));
+    RecompilePoliciesNaming(s_, e.id);
     return OkStatus();
   }
   Status operator()(const RoleDeleted& e) {
     if (s_.roles.erase(e.id) == 0) return Unknown("role", e.id);
+    s_.compiled_roles.erase(e.id);
+    RecompilePoliciesNaming(s_, e.id);
     return OkStatus();
   }
 
@@ -226,6 +252,7 @@ class Applier {
     p.type = e.type;
     p.version = rec_.stream_version;
     s_.projects.emplace(e.id, std::move(p));
+    s_.project_index.insert(e.id);
     return OkStatus();
   }
   Status operator()(const ProjectRenamed& e) {
@@ -237,6 +264,7 @@ class Applier {
   }
   Status operator()(const ProjectDeleted& e) {
     if (s_.projects.erase(e.id) == 0) return Unknown("project", e.id);
+    s_.project_index.erase(e.id);
     return OkStatus();
   }
 
@@ -268,6 +296,7 @@ class Applier {
 
   IamState& s_;
   const RecordedEvent& rec_;
+  const Token** created_;
 };
 
 // CanonicalEncoding primitives: fixed-width little-endian integers, strings
@@ -363,6 +392,64 @@ class Decoder {
 };
 }  // namespace
 
+uint64_t ProjectIndex::Hash(std::string_view id) {
+  // FNV-1a, then a final mix: ids are short.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ULL;
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ULL;
+  return h ^ (h >> 32);
+}
+
+void ProjectIndex::insert(std::string id) {
+  const uint64_t hash = Hash(id);
+  if (Find(id, hash) != nullptr) return;
+  if (2 * (size_ + 1) > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  while (slots_[i].used) i = (i + 1) & mask;
+  slots_[i] = Slot{hash, true, std::move(id)};
+  ++size_;
+}
+
+void ProjectIndex::erase(std::string_view id) {
+  const Slot* found = Find(id, Hash(id));
+  if (found == nullptr) return;
+  // Backward-shift deletion: later slots of the run move up into the gap
+  // when their home is not between the gap and themselves.
+  const size_t mask = slots_.size() - 1;
+  size_t gap = static_cast<size_t>(found - slots_.data());
+  for (size_t i = (gap + 1) & mask; slots_[i].used; i = (i + 1) & mask) {
+    const size_t home = slots_[i].hash & mask;
+    if (((i - home) & mask) >= ((i - gap) & mask)) {
+      slots_[gap] = std::move(slots_[i]);
+      gap = i;
+    }
+  }
+  slots_[gap] = Slot{};
+  --size_;
+}
+
+void ProjectIndex::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
+  const size_t mask = slots_.size() - 1;
+  for (Slot& s : old) {
+    if (!s.used) continue;
+    size_t i = s.hash & mask;
+    while (slots_[i].used) i = (i + 1) & mask;
+    slots_[i] = std::move(s);
+  }
+}
+
+bool operator==(const ProjectIndex& a, const ProjectIndex& b) {
+  if (a.size_ != b.size_) return false;
+  for (const auto& s : a.slots_) {
+    if (s.used && !b.contains(s.id, s.hash)) return false;
+  }
+  return true;
+}
+
 const PolicyRefs::Ref* PolicyRefs::find(std::string_view id) const {
   auto it = std::lower_bound(
       refs_.begin(), refs_.end(), id,
@@ -406,8 +493,10 @@ bool operator==(const PolicyRefs& a, const std::set<std::string>& b) {
       [](const PolicyRefs::Ref& x, const std::string& y) { return x.id == y; });
 }
 
-Status Evolve(IamState& state, const RecordedEvent& rec) {
-  IAM_RETURN_IF_ERROR(std::visit(Applier(state, rec), rec.event));
+Status Evolve(IamState& state, const RecordedEvent& rec,
+              const Token** created) {
+  if (created != nullptr) *created = nullptr;
+  IAM_RETURN_IF_ERROR(std::visit(Applier(state, rec, created), rec.event));
   state.stream_versions[rec.stream] = rec.stream_version;
   state.last_seq = rec.seq;
   state.last_recorded_at = rec.recorded_at;
@@ -504,8 +593,6 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     for (auto& st : p.statements) st = d.Stmt();
     p.projects = d.List();
     p.version = d.U64();
-    const auto compiled = CompilePolicy(p);
-    for (const auto& m : p.members) IndexMember(state, m, p.id, compiled);
     state.policies.emplace(p.id, std::move(p));
   }
   for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
@@ -516,6 +603,7 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     r.actions = d.List();
     r.projects = d.List();
     r.version = d.U64();
+    state.compiled_roles.insert_or_assign(r.id, CompileActions(r.actions));
     state.roles.emplace(r.id, std::move(r));
   }
   for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
@@ -524,6 +612,7 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     p.name = d.Str();
     p.type = static_cast<PolicyType>(d.U8());
     p.version = d.U64();
+    state.project_index.insert(p.id);
     state.projects.emplace(p.id, std::move(p));
   }
   for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {
@@ -531,6 +620,12 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     state.stream_versions[stream] = d.U64();
   }
   if (!d.ok() || !d.done()) return DataLossError("encoded state is truncated");
+  // The member indexes, with the policies compiled against the roles.
+  for (const auto& [id, p] : state.policies) {
+    if (p.members.empty()) continue;
+    const auto compiled = CompilePolicy(p, state);
+    for (const auto& m : p.members) IndexMember(state, m, id, compiled);
+  }
   return state;
 }
 

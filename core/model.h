@@ -7,6 +7,7 @@
 #ifndef IAMLEDGER_CORE_MODEL_H_
 #define IAMLEDGER_CORE_MODEL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,11 +63,44 @@ struct Project {
   friend bool operator==(const Project&, const Project&) = default;
 };
 
-// The evaluation form of a stored policy's statements (core/authorize.cc):
-// what authorization needs, with the per-statement checks precomputed.
-// Immutable; Evolve compiles a new one when a policy's statements change.
+// The evaluation forms of authorization (core/authorize.cc), derived from
+// the state by Evolve and immutable: a role's actions, and a stored policy's
+// statements with what authorization needs precomputed and the roles they
+// name resolved (through IamState::compiled_roles). Evolve compiles a policy
+// again when its statements change or a role it names is created, updated
+// or deleted.
+struct CompiledActions;
 struct CompiledPolicy;
-std::shared_ptr<const CompiledPolicy> CompilePolicy(const Policy& policy);
+struct IamState;
+std::shared_ptr<const CompiledActions> CompileActions(
+    const StringList& actions);
+std::shared_ptr<const CompiledPolicy> CompilePolicy(const Policy& policy,
+                                                    const IamState& state);
+
+// Role id -> the role's actions compiled. Derived from IamState::roles;
+// equal when naming the same roles (the compiled forms follow from them).
+class CompiledRoles {
+ public:
+  std::shared_ptr<const CompiledActions> find(std::string_view id) const {
+    auto it = roles_.find(id);
+    return it == roles_.end() ? nullptr : it->second;
+  }
+  void insert_or_assign(const std::string& id,
+                        std::shared_ptr<const CompiledActions> actions) {
+    roles_.insert_or_assign(id, std::move(actions));
+  }
+  void erase(const std::string& id) { roles_.erase(id); }
+  size_t size() const { return roles_.size(); }
+  friend bool operator==(const CompiledRoles& a, const CompiledRoles& b) {
+    return std::equal(
+        a.roles_.begin(), a.roles_.end(), b.roles_.begin(), b.roles_.end(),
+        [](const auto& x, const auto& y) { return x.first == y.first; });
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<const CompiledActions>, std::less<>>
+      roles_;
+};
 
 // One entry of a member index: the ids of the policies naming the member,
 // ascending and unique (compares equal to a std::set<std::string> of them),
@@ -103,11 +137,49 @@ class PolicyRefs {
   std::vector<Ref> refs_;
 };
 
+// The ids of IamState::projects again, in an open-addressing hash set keyed
+// by Hash(id), so that authorization checks a project exists with a hash
+// computed when the policy was compiled. Derived from `projects`; Evolve
+// maintains it. Equal when holding the same ids.
+class ProjectIndex {
+ public:
+  static uint64_t Hash(std::string_view id);
+  void insert(std::string id);
+  void erase(std::string_view id);
+  bool contains(std::string_view id, uint64_t hash) const {
+    return Find(id, hash) != nullptr;
+  }
+  size_t size() const { return size_; }
+  friend bool operator==(const ProjectIndex& a, const ProjectIndex& b);
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    bool used = false;
+    std::string id;
+  };
+  const Slot* Find(std::string_view id, uint64_t hash) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (!s.used) return nullptr;
+      if (s.hash == hash && s.id == id) return &s;
+    }
+  }
+  void Grow();
+
+  std::vector<Slot> slots_;  // a power of two, at most half used
+  size_t size_ = 0;
+};
+
 struct IamState {
   std::map<std::string, Token> tokens;
   std::map<std::string, Policy> policies;
   std::map<std::string, Role> roles;
+  CompiledRoles compiled_roles;  // the actions of `roles`, compiled
   std::map<std::string, Project> projects;
+  ProjectIndex project_index;  // the keys of `projects`, hashed
   // Member string -> policies naming it (ids ascending, with their compiled
   // forms). Members without a wildcard ("token:ci", "team:local:admins") are
   // looked up exactly...
@@ -127,8 +199,10 @@ struct IamState {
 
 // Folds one recorded event into `state`. Events come from the log, which only
 // holds decided (valid) events; an event that cannot apply (e.g. renaming a
-// token that does not exist) is a DataLoss naming the seq.
-Status Evolve(IamState& state, const RecordedEvent& event);
+// token that does not exist) is a DataLoss naming the seq. `created`, when
+// not null, receives the token a TokenCreated made (null otherwise).
+Status Evolve(IamState& state, const RecordedEvent& event,
+              const Token** created = nullptr);
 
 // A deterministic byte encoding of the whole state (every field, every
 // index-free map in key order): equal states give equal bytes, however they

@@ -1,42 +1,250 @@
 #include "projections/projections.h"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <variant>
 
 namespace iam::projections {
 namespace {
 
-void Unindex(View& v, const std::string& digest, const std::string& id) {
-  auto it = v.tokens_by_digest.find(digest);
-  if (it == v.tokens_by_digest.end()) return;
-  std::erase(it->second, id);
-  if (it->second.empty()) v.tokens_by_digest.erase(it);
+uint64_t Load64(const void* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
 }
 
-// Keeps each id list sorted, so that the live fold, a replay and a loaded
-// snapshot (which indexes the tokens in id order) hold the same lists and
-// ActiveTokenByDigest picks the same token among several sharing a value.
-void Index(View& v, const std::string& digest, const std::string& id) {
-  auto& ids = v.tokens_by_digest[digest];
-  ids.insert(std::lower_bound(ids.begin(), ids.end(), id), id);
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ULL;
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ULL;
+  return x ^ (x >> 32);
 }
 
 }  // namespace
 
-const Token* View::ActiveTokenByDigest(std::string_view digest) const {
-  // The map is keyed by std::string: reuse one per thread rather than
-  // allocate a key on every authentication.
-  thread_local std::string key;
-  key.assign(digest);
-  auto it = tokens_by_digest.find(key);
-  if (it == tokens_by_digest.end()) return nullptr;
-  for (const auto& id : it->second) {
-    auto t = state.tokens.find(id);
-    if (t != state.tokens.end() && t->second.active) return &t->second;
+// ---- DigestIndex
+// -------------------------------------------------------------
+
+DigestIndex::Key DigestIndex::KeyOf(std::string_view digest) {
+  Key k;
+  k.exact = digest.size() == kKeySize;
+  if (k.exact) {
+    std::memcpy(k.bytes, digest.data(), kKeySize);
+    return k;
+  }
+  // Another length (tests, a damaged state): a fold of it. Slots with such
+  // keys are confirmed against the token's digest.
+  uint64_t h = 0xcbf29ce484222325ULL ^ digest.size();
+  for (unsigned char c : digest) h = (h ^ c) * 0x100000001b3ULL;
+  for (size_t i = 0; i < kKeySize / 8; ++i) {
+    const uint64_t lane = Mix(h + i * 0x9e3779b97f4a7c15ULL);
+    std::memcpy(k.bytes + 8 * i, &lane, 8);
+  }
+  return k;
+}
+
+size_t DigestIndex::HomeOf(const unsigned char* key) {
+  return static_cast<size_t>(Mix(Load64(key) ^ Load64(key + 8)));
+}
+
+size_t DigestIndex::FindSlot(std::string_view digest, const Key& key) const {
+  if (slots_.empty()) return npos;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = HomeOf(key.bytes) & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.token == 0) return npos;
+    if (((s.token & kExactKey) != 0) == key.exact &&
+        Load64(s.key) == Load64(key.bytes) &&
+        Load64(s.key + 8) == Load64(key.bytes + 8) &&
+        Load64(s.key + 16) == Load64(key.bytes + 16) &&
+        Load64(s.key + 24) == Load64(key.bytes + 24) &&
+        (key.exact || s.first()->value_digest == digest)) {
+      return i;
+    }
+  }
+}
+
+std::string_view DigestIndex::DigestOf(const Slot& slot) const {
+  if (slot.token & kExactKey) {
+    return std::string_view(reinterpret_cast<const char*>(slot.key), kKeySize);
+  }
+  return slot.first()->value_digest;
+}
+
+void DigestIndex::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.token == 0) continue;
+    size_t i = HomeOf(s.key) & mask;
+    while (slots_[i].token != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+void DigestIndex::RemoveSlot(size_t gap) {
+  // Backward-shift deletion: later slots of the run move into the gap when
+  // their home is not between the gap and themselves.
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = (gap + 1) & mask; slots_[i].token != 0; i = (i + 1) & mask) {
+    const size_t home = HomeOf(slots_[i].key) & mask;
+    if (((i - home) & mask) >= ((i - gap) & mask)) {
+      slots_[gap] = slots_[i];
+      gap = i;
+    }
+  }
+  slots_[gap] = Slot{};
+  --used_;
+}
+
+void DigestIndex::Insert(const Token* token) {
+  const std::string& digest = token->value_digest;
+  const Key key = KeyOf(digest);
+  size_t i = FindSlot(digest, key);
+  if (i == npos) {
+    if (4 * (used_ + 1) > 3 * slots_.size()) Grow();
+    const size_t mask = slots_.size() - 1;
+    i = HomeOf(key.bytes) & mask;
+    while (slots_[i].token != 0) i = (i + 1) & mask;
+    Slot& s = slots_[i];
+    s.token = reinterpret_cast<uintptr_t>(token) | (key.exact ? kExactKey : 0);
+    std::memcpy(s.key, key.bytes, kKeySize);
+    ++used_;
+    return;
+  }
+  // A shared digest: the tokens by id, the first one in the slot.
+  Slot& s = slots_[i];
+  std::vector<const Token*>& list = shared_[digest];
+  if (!(s.token & kShared)) list = {s.first()};
+  auto by_id = [](const Token* a, const Token* b) { return a->id < b->id; };
+  list.insert(std::lower_bound(list.begin(), list.end(), token, by_id), token);
+  s.token = reinterpret_cast<uintptr_t>(list.front()) | (s.token & kExactKey) |
+            kShared;
+}
+
+void DigestIndex::Erase(const Token* token) {
+  const std::string& digest = token->value_digest;
+  const size_t i = FindSlot(digest, KeyOf(digest));
+  if (i == npos) return;
+  Slot& s = slots_[i];
+  if (!(s.token & kShared)) {
+    if (s.first() == token) RemoveSlot(i);
+    return;
+  }
+  auto it = shared_.find(std::string_view(digest));
+  std::vector<const Token*>& list = it->second;
+  std::erase(list, token);
+  if (list.empty()) {  // not reached: a shared digest has two tokens or more
+    shared_.erase(it);
+    RemoveSlot(i);
+  } else if (list.size() == 1) {
+    s.token = reinterpret_cast<uintptr_t>(list.front()) | (s.token & kExactKey);
+    shared_.erase(it);
+  } else {
+    s.token = reinterpret_cast<uintptr_t>(list.front()) |
+              (s.token & kExactKey) | kShared;
+  }
+}
+
+void DigestIndex::Clear() {
+  slots_.clear();
+  used_ = 0;
+  shared_.clear();
+}
+
+const Token* DigestIndex::FindActive(std::string_view digest) const {
+  const size_t i = FindSlot(digest, KeyOf(digest));
+  if (i == npos) return nullptr;
+  const Slot& s = slots_[i];
+  if (!(s.token & kShared)) {
+    const Token* t = s.first();
+    return t->active ? t : nullptr;
+  }
+  for (const Token* t : shared_.find(digest)->second) {
+    if (t->active) return t;
   }
   return nullptr;
 }
+
+const std::string& DigestIndex::Ids::front() const {
+  return index_->slots_[slot_].first()->id;
+}
+
+StringList DigestIndex::Ids::list() const {
+  const Slot& s = index_->slots_[slot_];
+  if (!(s.token & kShared)) return {s.first()->id};
+  StringList out;
+  for (const Token* t : index_->shared_.find(index_->DigestOf(s))->second) {
+    out.push_back(t->id);
+  }
+  return out;
+}
+
+void DigestIndex::Settle(const_iterator& it, size_t slot) const {
+  while (slot < slots_.size() && slots_[slot].token == 0) ++slot;
+  it = const_iterator();
+  if (slot >= slots_.size()) return;
+  it.end_ = false;
+  it.index_ = this;
+  it.slot_ = slot;
+  it.entry_.first = DigestOf(slots_[slot]);
+  it.entry_.second.index_ = this;
+  it.entry_.second.slot_ = slot;
+}
+
+DigestIndex::const_iterator DigestIndex::begin() const {
+  const_iterator it;
+  Settle(it, 0);
+  return it;
+}
+
+DigestIndex::const_iterator DigestIndex::find(std::string_view digest) const {
+  const_iterator it;
+  const size_t i = FindSlot(digest, KeyOf(digest));
+  if (i != npos) Settle(it, i);
+  return it;
+}
+
+bool DigestIndex::contains(std::string_view digest) const {
+  return FindSlot(digest, KeyOf(digest)) != npos;
+}
+
+StringList DigestIndex::at(std::string_view digest) const {
+  auto it = find(digest);
+  return it == end() ? StringList() : it->second.list();
+}
+
+bool operator==(const DigestIndex& a, const DigestIndex& b) {
+  if (a.used_ != b.used_) return false;
+  for (const auto& s : a.slots_) {
+    if (s.token == 0) continue;
+    const std::string_view digest = a.DigestOf(s);
+    if (a.at(digest) != b.at(digest)) return false;
+  }
+  return true;
+}
+
+// ---- View
+// --------------------------------------------------------------------
+
+View::View(const View& other) : state(other.state), history(other.history) {
+  for (const auto& [id, token] : state.tokens) tokens_by_digest.Insert(&token);
+}
+
+View& View::operator=(const View& other) {
+  if (this == &other) return *this;
+  state = other.state;
+  history = other.history;
+  tokens_by_digest.Clear();
+  for (const auto& [id, token] : state.tokens) tokens_by_digest.Insert(&token);
+  return *this;
+}
+
+// ---- Projections
+// -------------------------------------------------------------
 
 Status Projections::Apply(const RecordedEvent& event) {
   std::unique_lock<std::shared_mutex> lock(mu_);
@@ -45,21 +253,22 @@ Status Projections::Apply(const RecordedEvent& event) {
                          ": projections are at seq " +
                          std::to_string(view_.state.last_seq));
   }
-  // The digest of a token about to be deleted is gone after Evolve.
-  const TokenDeleted* deleted = std::get_if<TokenDeleted>(&event.event);
-  std::string deleted_digest;
-  if (deleted != nullptr) {
-    auto it = view_.state.tokens.find(deleted->id);
+  // A token about to be deleted leaves the index while it still exists.
+  const Token* deleted = nullptr;
+  if (const auto* e = std::get_if<TokenDeleted>(&event.event)) {
+    auto it = view_.state.tokens.find(e->id);
     if (it != view_.state.tokens.end()) {
-      deleted_digest = it->second.value_digest;
+      deleted = &it->second;
+      view_.tokens_by_digest.Erase(deleted);
     }
   }
-  IAM_RETURN_IF_ERROR(Evolve(view_.state, event));
-  if (const auto* created = std::get_if<TokenCreated>(&event.event)) {
-    Index(view_, created->value_digest, created->id);
-  } else if (deleted != nullptr) {
-    Unindex(view_, deleted_digest, deleted->id);
+  const Token* created = nullptr;
+  Status s = Evolve(view_.state, event, &created);
+  if (!s.ok()) {
+    if (deleted != nullptr) view_.tokens_by_digest.Insert(deleted);
+    return s;
   }
+  if (created != nullptr) view_.tokens_by_digest.Insert(created);
   view_.history[event.stream].push_back(event.seq);
   return OkStatus();
 }
@@ -132,8 +341,9 @@ Status Projections::LoadSnapshot(std::string_view in) {
     for (auto& seq : seqs) GetU64(in, &seq);
   }
   if (!in.empty()) return bad();
-  for (const auto& [id, token] : view.state.tokens)
-    view.tokens_by_digest[token.value_digest].push_back(id);
+  for (const auto& [id, token] : view.state.tokens) {
+    view.tokens_by_digest.Insert(&token);
+  }
   std::unique_lock<std::shared_mutex> lock(mu_);
   view_ = std::move(view);
   return OkStatus();

@@ -8,7 +8,9 @@
 #ifndef IAMLEDGER_PROJECTIONS_PROJECTIONS_H_
 #define IAMLEDGER_PROJECTIONS_PROJECTIONS_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -23,18 +25,136 @@
 
 namespace iam::projections {
 
+// Authentication index: value digest -> the tokens with that value (client-
+// supplied values need not be unique; generated ones are). An open-
+// addressing table of Token pointers into the View's state, keyed by the
+// digest itself when it is 32 bytes (an HMAC-SHA256, always, outside tests),
+// so a lookup reads one slot and then the token: no string map, no id map.
+// The few digests that several tokens share keep their tokens in a side map,
+// in id order. Maintained by Projections; a View copy rebuilds it.
+class DigestIndex {
+ public:
+  DigestIndex() = default;
+  DigestIndex(const DigestIndex&) = delete;  // it points into one state
+  DigestIndex& operator=(const DigestIndex&) = delete;
+  DigestIndex(DigestIndex&&) = default;
+  DigestIndex& operator=(DigestIndex&&) = default;
+
+  // `token` must stay where it is until Erase(token) (std::map nodes do).
+  void Insert(const Token* token);
+  void Erase(const Token* token);
+  void Clear();
+  // The first token in id order among the active ones with `digest`.
+  const Token* FindActive(std::string_view digest) const;
+
+  // The index as the digest -> ids map it replaced (tests, diagnostics):
+  // entries {digest, ids} in no particular order, ids ascending;
+  // find(d)->second.front() is the first id.
+  class Ids {
+   public:
+    const std::string& front() const;
+    StringList list() const;
+    bool empty() const { return false; }  // a digest is indexed with a token
+    friend bool operator==(const Ids& a, const StringList& b) {
+      return a.list() == b;
+    }
+
+   private:
+    friend class DigestIndex;
+    const DigestIndex* index_ = nullptr;
+    size_t slot_ = 0;
+  };
+  struct Entry {
+    std::string_view first;  // the digest
+    Ids second;
+  };
+  class const_iterator {
+   public:
+    const Entry* operator->() const { return &entry_; }
+    const Entry& operator*() const { return entry_; }
+    const_iterator& operator++() {
+      index_->Settle(*this, slot_ + 1);
+      return *this;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) {
+      return a.end_ == b.end_ && (a.end_ || a.slot_ == b.slot_);
+    }
+
+   private:
+    friend class DigestIndex;
+    const DigestIndex* index_ = nullptr;
+    Entry entry_;
+    size_t slot_ = 0;
+    bool end_ = true;
+  };
+  const_iterator begin() const;
+  const_iterator find(std::string_view digest) const;
+  const_iterator end() const { return const_iterator(); }
+  bool contains(std::string_view digest) const;
+  StringList at(std::string_view digest) const;  // empty when absent
+  size_t size() const { return used_; }          // distinct digests
+  friend bool operator==(const DigestIndex& a, const DigestIndex& b);
+
+ private:
+  static constexpr size_t kKeySize = 32;
+  // Low bits of Slot::token.
+  static constexpr uintptr_t kExactKey = 1;  // key == the digest
+  static constexpr uintptr_t kShared = 2;    // see shared_; token = first
+  struct Slot {
+    uintptr_t token = 0;  // const Token* | flags; 0 = empty
+    unsigned char key[kKeySize];
+    const Token* first() const {
+      return reinterpret_cast<const Token*>(token & ~(kExactKey | kShared));
+    }
+  };
+  struct Key {
+    unsigned char bytes[kKeySize];
+    bool exact;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  using SharedMap = std::unordered_map<std::string, std::vector<const Token*>,
+                                       StringHash, std::equal_to<>>;
+
+  static Key KeyOf(std::string_view digest);
+  static size_t HomeOf(const unsigned char* key);
+  // The slot holding `digest`, or npos.
+  size_t FindSlot(std::string_view digest, const Key& key) const;
+  std::string_view DigestOf(const Slot& slot) const;
+  void Grow();
+  void RemoveSlot(size_t i);
+  // Points `it` at the first used slot from `slot` on, or makes it end().
+  void Settle(const_iterator& it, size_t slot) const;
+
+  static constexpr size_t npos = ~size_t{0};
+  std::vector<Slot> slots_;  // a power of two, at most 3/4 used
+  size_t used_ = 0;
+  SharedMap shared_;  // digest -> tokens by id, for digests held by >= 2
+};
+
 // Everything a reader may look at.
 struct View {
+  View() = default;
+  // Copies rebuild tokens_by_digest, which points into `state`.
+  View(const View& other);
+  View& operator=(const View& other);
+  View(View&&) = default;
+  View& operator=(View&&) = default;
+
   IamState state;
-  // Authentication index: value digest -> ids of tokens with that value
-  // (client-supplied values need not be unique; generated ones are).
-  std::unordered_map<std::string, std::vector<std::string>> tokens_by_digest;
+  DigestIndex tokens_by_digest;
   // History index: stream -> seqs of its events, ascending. Kept after the
   // object is deleted (auditing outlives the object).
   std::unordered_map<std::string, std::vector<uint64_t>> history;
 
-  // The id of an active token whose value digest is `digest`, or null.
-  const Token* ActiveTokenByDigest(std::string_view digest) const;
+  // An active token whose value digest is `digest`, or null.
+  const Token* ActiveTokenByDigest(std::string_view digest) const {
+    return tokens_by_digest.FindActive(digest);
+  }
 };
 
 class Projections final : public EventSink {

@@ -49,9 +49,15 @@ std::string ErrorText(const api::HttpResponse& r) {
 Status BackupThroughServer(const BackupFlags& flags, const std::string& to) {
   IAM_ASSIGN_OR_RETURN(auto api,
                        LocalApi::Connect({flags.data_dir, flags.key_file}));
-  nlohmann::json body = {{"to", to}};
+  std::string body;
+  try {  // dump() throws on a path that is not UTF-8
+    body = nlohmann::json{{"to", to}}.dump();
+  } catch (const nlohmann::json::exception&) {
+    return InvalidArgumentError("the backup directory " + to +
+                                " is not valid UTF-8");
+  }
   IAM_ASSIGN_OR_RETURN(api::HttpResponse r,
-                       api->Call("POST", "/admin/v1/backup", body.dump()));
+                       api->Call("POST", "/admin/v1/backup", body));
   if (r.status == 200) return OkStatus();
   std::string msg = ErrorText(r);
   if (r.status == 404) {

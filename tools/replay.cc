@@ -144,17 +144,20 @@ std::string StateJson(const IamState& state, bool pretty) {
   std::vector<const Project*> projects;
   for (const auto& [id, p] : state.projects) projects.push_back(&p);
 
+  // The API's list encodings, unwrapped ({"tokens": [...]} -> [...]).
+  auto list = [](const std::string& json, const char* key) {
+    Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+    return j.is_object() && j.contains(key) ? j[key] : Json::array();
+  };
   Json doc = Json::object();
   doc["seq"] = state.last_seq;
   doc["recorded_at"] = state.last_seq == 0
                            ? std::string()
                            : FormatRfc3339(state.last_recorded_at);
-  doc["tokens"] = Json::parse(api::TokenListJson(tokens, false))["tokens"];
-  doc["policies"] =
-      Json::parse(api::PolicyListJson(policies, false))["policies"];
-  doc["roles"] = Json::parse(api::RoleListJson(roles, false))["roles"];
-  doc["projects"] =
-      Json::parse(api::ProjectListJson(projects, false))["projects"];
+  doc["tokens"] = list(api::TokenListJson(tokens, false), "tokens");
+  doc["policies"] = list(api::PolicyListJson(policies, false), "policies");
+  doc["roles"] = list(api::RoleListJson(roles, false), "roles");
+  doc["projects"] = list(api::ProjectListJson(projects, false), "projects");
   doc["state_digest"] = StateDigest(state);
   return doc.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
 }

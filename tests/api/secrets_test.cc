@@ -199,5 +199,30 @@ TEST_CASE("secrets: deleting a token shreds its data key from every file") {
   fx.Close();
 }
 
+// The service keeps wrapped keys of read tokens in memory; a delete drops
+// the entry, so a token re-created under the same id reveals its new value.
+TEST_CASE("secrets: a re-created token reveals its new value") {
+  Fixture fx;
+  fx.Open();
+  std::string previous;
+  for (int round = 0; round < 3; ++round) {
+    auto created =
+        fx.Call("POST", "/apis/iam/v2/tokens", "{\"name\":\"phoenix\"}");
+    REQUIRE(created.status == 200);
+    const std::string value =
+        nlohmann::json::parse(created.body)["token"]["value"];
+    CHECK(value != previous);
+    for (int i = 0; i < 2; ++i) {  // the second read is served from memory
+      auto got = fx.Call("GET", "/apis/iam/v2/tokens/phoenix");
+      REQUIRE(got.status == 200);
+      CHECK(nlohmann::json::parse(got.body)["token"]["value"] == value);
+    }
+    REQUIRE(fx.Call("DELETE", "/apis/iam/v2/tokens/phoenix").status == 200);
+    CHECK(fx.Call("GET", "/apis/iam/v2/tokens/phoenix").status == 404);
+    previous = value;
+  }
+  fx.Close();
+}
+
 }  // namespace
 }  // namespace iam::api

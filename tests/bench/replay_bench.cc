@@ -13,6 +13,7 @@
 // and RATIO verify_vs_raw_iter >= 0.3.
 #include <fcntl.h>
 #include <rocksdb/db.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,16 @@ namespace fs = std::filesystem;
 
 double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The 1-minute load average: the figures mean little when others run.
+double LoadAverage() {
+  double load = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &load) != 1) load = -1;
+    std::fclose(f);
+  }
+  return load;
 }
 
 double Median(std::vector<double> v) {
@@ -176,9 +187,23 @@ uint64_t RawIterate(const std::string& data_dir) {
   return n;
 }
 
+double CpuSeconds(const rusage& ru) {
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+// CPU seconds of this process so far (all threads).
+double SelfCpuSeconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return CpuSeconds(ru);
+}
+
 // Runs the binary with `args`, stdout to `out_file`; dies unless it exits 0.
-void RunBinary(const std::string& binary, const std::vector<std::string>& args,
-               const std::string& out_file) {
+// Returns the CPU seconds it used (all threads).
+double RunBinary(const std::string& binary,
+                 const std::vector<std::string>& args,
+                 const std::string& out_file) {
   std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -193,10 +218,12 @@ void RunBinary(const std::string& binary, const std::vector<std::string>& args,
     _exit(127);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  rusage ru{};
+  ::wait4(pid, &status, 0, &ru);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     Die(args[0] + " " + args[1] + " failed; see " + out_file);
   }
+  return CpuSeconds(ru);
 }
 
 }  // namespace
@@ -248,18 +275,25 @@ int main(int argc, char** argv) {
   std::printf("BENCH log_size %.1f MiB\n", bytes / 1048576.0);
 
   RawIterate(data);  // warm the page cache
+  // Wall seconds (the figures) and CPU seconds (all threads: what the work
+  // costs, whatever else runs on the machine).
   std::vector<double> raw, verify, rebuild, backup;
+  std::vector<double> raw_cpu, verify_cpu, rebuild_cpu;
   for (int r = 0; r < runs; ++r) {
     start = Clock::now();
+    const double cpu0 = SelfCpuSeconds();
     if (RawIterate(data) != n) Die("raw iteration saw a different count");
     raw.push_back(Seconds(start));
+    raw_cpu.push_back(SelfCpuSeconds() - cpu0);
 
     start = Clock::now();
-    RunBinary(binary, {"replay", "verify", "--data-dir", data}, out);
+    verify_cpu.push_back(
+        RunBinary(binary, {"replay", "verify", "--data-dir", data}, out));
     verify.push_back(Seconds(start));
 
     start = Clock::now();
-    RunBinary(binary, {"replay", "rebuild", "--data-dir", data}, out);
+    rebuild_cpu.push_back(
+        RunBinary(binary, {"replay", "rebuild", "--data-dir", data}, out));
     rebuild.push_back(Seconds(start));
 
     const std::string to = dir + "/backup" + std::to_string(r);
@@ -279,6 +313,10 @@ int main(int argc, char** argv) {
   std::printf("BENCH verify_events_per_s %.0f events/s\n", verify_rate);
   std::printf("BENCH rebuild_events_per_s %.0f events/s\n", rebuild_rate);
   std::printf("BENCH backup_create_s %.3f s\n", Median(backup));
+  std::printf("BENCH raw_iter_cpu_s %.3f s\n", Median(raw_cpu));
+  std::printf("BENCH verify_cpu_s %.3f s (2 threads)\n", Median(verify_cpu));
+  std::printf("BENCH rebuild_cpu_s %.3f s (2 threads)\n", Median(rebuild_cpu));
+  std::printf("BENCH load_average %.2f\n", LoadAverage());
   std::printf("RATIO verify_vs_raw_iter %.3f\n", verify_rate / raw_rate);
   std::printf("RATIO rebuild_vs_raw_iter %.3f\n", rebuild_rate / raw_rate);
   std::printf("GOAL verify >= 1000000 events/s: %s; ratio >= 0.3: %s\n",
