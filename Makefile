@@ -6,7 +6,7 @@ LISTEN   ?= 127.0.0.1:8080
 # Builds share the machine's 2 cores: one at a time (see README).
 LOCK     := flock /tmp/iamledger-build.lock
 
-.PHONY: all deps build test run bench format clean
+.PHONY: all deps build binary test run bench format clean
 
 all: build
 
@@ -19,15 +19,23 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: deps $(BUILD)/build.ninja
 	$(LOCK) cmake --build $(BUILD)
 
+# Only what `run` needs: the binary.
+binary: deps $(BUILD)/build.ninja
+	$(LOCK) cmake --build $(BUILD) --target iamledger
+
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
 
-run: build
+run: binary
 	$(BUILD)/iamledger serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
+# Every benchmark; each prints BENCH/RATIO lines next to its baseline.
 bench: build
 	@scripts/install-deps.sh --bench
 	$(BUILD)/tests/bench/append_bench
+	$(BUILD)/tests/bench/authz_bench
+	$(BUILD)/tests/bench/replay_bench
+	tests/bench/http_bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
