@@ -1,27 +1,39 @@
-// Harness for the integration suite: each test case starts the real
-// build/iamledger binary (IAM_BINARY) on a free loopback port with its own
-// temporary data directory and key file, talks to it with a small blocking
-// HTTP/1.1 client over TCP or the admin unix socket, and stops it at the end.
-// No Boost: POSIX sockets, fork/exec and nlohmann::json only.
+// Helpers of the integration suite over the shared harness
+// (tests/testutil/server_harness.h): each test case starts the real
+// build/iamledger binary with its own temporary directory (Env, START_ENV),
+// creates an admin token over the admin socket, and checks responses
+// against the API's error and validation conventions.
 #ifndef IAMLEDGER_TESTS_INTEGRATION_HARNESS_UTIL_H_
 #define IAMLEDGER_TESTS_INTEGRATION_HARNESS_UTIL_H_
 
 #include <doctest/doctest.h>
-#include <sys/types.h>
 
-#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
+
+#include "tests/testutil/server_harness.h"
 
 namespace iam::integration {
 
-using Json = nlohmann::json;
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+// The shared harness, by the names the suite has always used.
+using ::iam::testutil::Api;
+using ::iam::testutil::CommandResult;
+using ::iam::testutil::Connection;
+using ::iam::testutil::Endpoint;
+using ::iam::testutil::HeaderList;
+using ::iam::testutil::Http;
+using ::iam::testutil::Json;
+using ::iam::testutil::RawResult;
+using ::iam::testutil::Response;
+using ::iam::testutil::RunIamledger;
+using ::iam::testutil::SecondsSince;
+using ::iam::testutil::SendRaw;
+using ::iam::testutil::Server;
+using ::iam::testutil::TempDir;
 
 // Validation patterns as they appear in error messages (spec §6, §9).
 inline constexpr std::string_view kIdPattern = "^[a-z0-9-_]{1,64}$";
@@ -43,190 +55,6 @@ inline std::string RegexError(std::string_view field,
          ": value does not match regex pattern \"" + std::string(pattern) +
          "\"";
 }
-
-// A fresh directory under /tmp (mkdtemp), removed with its contents.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// Where to send a request: a loopback TCP port or a unix socket path.
-struct Endpoint {
-  uint16_t port = 0;
-  std::string unix_path;
-};
-
-// A parsed HTTP response; status 0 means none was received.
-struct Response {
-  int status = 0;
-  std::string reason;
-  HeaderList headers;
-  std::string body;
-
-  // First value of `name` (case-insensitive), "" when absent.
-  std::string Header(std::string_view name) const;
-  bool HasHeader(std::string_view name) const;
-  // The body parsed as JSON (discarded value when it is not JSON).
-  Json JsonBody() const;
-};
-
-// The outcome of sending raw bytes on a fresh connection.
-struct RawResult {
-  bool responded = false;  // a complete response was read
-  bool closed = false;     // the server closed the connection
-  bool timed_out = false;  // nothing complete within the timeout
-  bool connect_failed = false;
-  double seconds = 0;  // from the first byte sent to the outcome
-  Response response;   // valid when `responded`
-  std::string raw;     // every byte read
-};
-
-// Sends `bytes` on a new connection and reads one response (headers plus a
-// Content-Length body, or until close). With `half_close`, the write side is
-// shut down after sending. Send errors (the server may answer and close
-// before reading everything) are ignored: the reply is still read.
-RawResult SendRaw(
-    const Endpoint& ep, std::string_view bytes,
-    std::chrono::milliseconds timeout = std::chrono::milliseconds(5000),
-    bool half_close = false);
-
-// One HTTP/1.1 request with "Connection: close", Host and Content-Length
-// (for a non-empty body, and always for POST/PUT).
-Response Http(
-    const Endpoint& ep, std::string_view method, std::string_view target,
-    const HeaderList& headers = {}, std::string_view body = {},
-    std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
-
-// One kept-alive connection: send requests and read responses in order
-// (interim 1xx responses are returned like any other).
-class Connection {
- public:
-  explicit Connection(const Endpoint& ep);
-  ~Connection();
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  bool ok() const { return fd_ >= 0; }
-  bool Send(std::string_view bytes);
-  // The next response; status 0 on timeout or close.
-  Response Read(
-      std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
-  // True when the server closes the connection within `timeout` (bytes
-  // that arrive meanwhile are kept for Read).
-  bool PeerClosed(std::chrono::milliseconds timeout);
-
- private:
-  bool Fill(std::chrono::milliseconds timeout);
-  int fd_ = -1;
-  bool eof_ = false;
-  std::string buf_;
-};
-
-// A client bound to an endpoint and (optionally) an api-token.
-struct Api {
-  Endpoint ep;
-  std::string token;  // sent as api-token when non-empty
-
-  Response Call(std::string_view method, std::string_view target,
-                std::string_view body = {}, HeaderList headers = {}) const;
-  Response Get(std::string_view target, HeaderList headers = {}) const {
-    return Call("GET", target, {}, std::move(headers));
-  }
-  Response Post(std::string_view target, std::string_view body,
-                HeaderList headers = {}) const {
-    return Call("POST", target, body, std::move(headers));
-  }
-  Response Post(std::string_view target, const std::string& body,
-                HeaderList headers = {}) const {
-    return Call("POST", target, body, std::move(headers));
-  }
-  Response Post(std::string_view target, const char* body,
-                HeaderList headers = {}) const {
-    return Call("POST", target, body, std::move(headers));
-  }
-  Response Post(std::string_view target, const Json& body,
-                HeaderList headers = {}) const {
-    return Call("POST", target, body.dump(), std::move(headers));
-  }
-  Response Put(std::string_view target, std::string_view body,
-               HeaderList headers = {}) const {
-    return Call("PUT", target, body, std::move(headers));
-  }
-  Response Put(std::string_view target, const std::string& body,
-               HeaderList headers = {}) const {
-    return Call("PUT", target, body, std::move(headers));
-  }
-  Response Put(std::string_view target, const char* body,
-               HeaderList headers = {}) const {
-    return Call("PUT", target, body, std::move(headers));
-  }
-  Response Put(std::string_view target, const Json& body,
-               HeaderList headers = {}) const {
-    return Call("PUT", target, body.dump(), std::move(headers));
-  }
-  Response Delete(std::string_view target, HeaderList headers = {}) const {
-    return Call("DELETE", target, {}, std::move(headers));
-  }
-  Api WithToken(std::string t) const { return Api{ep, std::move(t)}; }
-};
-
-// The outcome of running the binary as a command.
-struct CommandResult {
-  int exit_code = -1;  // -signal when killed by a signal
-  std::string out;
-  std::string err;
-};
-
-// Runs IAM_BINARY with `args`; kills it after `timeout`.
-CommandResult RunIamledger(
-    const std::vector<std::string>& args, const std::string& scratch_dir,
-    std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
-
-// One iamledger server process on its own data directory.
-class Server {
- public:
-  // data dir = <root>/data, key file = <root>/iamledger.key (the default
-  // location beside the data directory, also passed as --key-file).
-  explicit Server(std::string root);
-  ~Server();  // stops the process if it still runs
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  // Starts `iamledger serve` on a free port (retrying on a bind race) with
-  // `extra_args`, and waits for /healthz 200. False (with `log()` telling
-  // why) when it never came up.
-  bool Start(const std::vector<std::string>& extra_args = {});
-  // SIGTERM, waitpid up to `timeout`, then SIGKILL. Returns the exit code
-  // (-signal when killed by a signal; -1000 when it was not running).
-  int Stop(
-      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
-  bool Running() const { return pid_ > 0; }
-  // True if the process is still alive (reaps it when it exited).
-  bool Alive();
-
-  uint16_t port() const { return port_; }
-  Endpoint tcp() const { return Endpoint{port_, ""}; }
-  Endpoint admin_socket() const { return Endpoint{0, socket_path()}; }
-  const std::string& root() const { return root_; }
-  std::string data_dir() const { return root_ + "/data"; }
-  std::string key_file() const { return root_ + "/iamledger.key"; }
-  std::string socket_path() const { return data_dir() + "/admin.sock"; }
-  // Everything the server printed (stdout and stderr) so far.
-  std::string log() const;
-
- private:
-  std::string root_;
-  std::string log_path_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  int starts_ = 0;
-};
 
 // A started server plus an admin token ("admin", member of
 // administrator-access), created over the admin socket.
@@ -272,8 +100,13 @@ bool AddMember(const Api& admin, const std::string& policy_id,
 // A member of `j` anywhere (keys, recursively) named `key`.
 bool JsonHasKey(const Json& j, std::string_view key);
 
-// Seconds since `start`.
-double SecondsSince(std::chrono::steady_clock::time_point start);
+// "<open>a,b,c<close>": the strings of `c` in order.
+template <typename Strings>
+std::string Joined(const Strings& c, char open, char close) {
+  std::string out(1, open);
+  for (const auto& v : c) out += (out.size() > 1 ? "," : "") + v;
+  return out + close;
+}
 
 }  // namespace iam::integration
 
@@ -288,17 +121,13 @@ struct StringMaker<nlohmann::json> {
 template <>
 struct StringMaker<std::set<std::string>> {
   static String convert(const std::set<std::string>& s) {
-    std::string out = "{";
-    for (const auto& v : s) out += (out.size() > 1 ? "," : "") + v;
-    return String((out + "}").c_str());
+    return String(::iam::integration::Joined(s, '{', '}').c_str());
   }
 };
 template <>
 struct StringMaker<std::vector<std::string>> {
   static String convert(const std::vector<std::string>& s) {
-    std::string out = "[";
-    for (const auto& v : s) out += (out.size() > 1 ? "," : "") + v;
-    return String((out + "]").c_str());
+    return String(::iam::integration::Joined(s, '[', ']').c_str());
   }
 };
 }  // namespace doctest

@@ -21,7 +21,7 @@ TEST_CASE("backup create: offline copy of a stopped server verifies alike") {
   {
     Server server(data, key, tmp.path() + "/serve.log");
     REQUIRE_MESSAGE(server.Start(), server.log());
-    BuiltState st = BuildState(server.port(), data, key);
+    BuiltState st = BuildState(server);
     REQUIRE_MESSAGE(st.failures.empty(), st.failures.front());
     last_seq = st.last_seq;
     REQUIRE(server.Stop() == 0);

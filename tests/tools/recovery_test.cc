@@ -26,15 +26,15 @@ TEST_CASE("recovery drill: online backup, restore, verify, identical GETs") {
 
   Server server(data, key, tmp.path() + "/serve1.log");
   REQUIRE_MESSAGE(server.Start(), server.log());
-  BuiltState st = BuildState(server.port(), data, key);
+  BuiltState st = BuildState(server);
 
   // The CLI prints the token value and a newline, nothing else, and the
   // token is an administrator.
   CHECK(st.admin_exit == 0);
   CHECK(std::regex_match(st.admin_stdout, std::regex("iam_[0-9A-Za-z]{49}\n")));
-  CHECK(Http(server.port(), "GET", "/apis/iam/v2/policies", "", st.admin_token)
-            .status == 200);
-  CHECK(Http(server.port(), "GET", "/apis/iam/v2/policies").status == 401);
+  const Api admin{server.tcp(), st.admin_token};
+  CHECK(admin.Get("/apis/iam/v2/policies").status == 200);
+  CHECK(Api{server.tcp(), ""}.Get("/apis/iam/v2/policies").status == 401);
   REQUIRE_MESSAGE(st.failures.empty(), st.failures.front());
   REQUIRE(st.rename_seq > 0);
 
@@ -49,7 +49,7 @@ TEST_CASE("recovery drill: online backup, restore, verify, identical GETs") {
   CHECK(made.out.find("taken by the running server") != std::string::npos);
   CHECK(fs::exists(backup + ".checkpoint"));
 
-  const auto before = RecordGets(server.port(), st.admin_token);
+  const auto before = RecordGets(admin);
   CHECK(before.size() > 30);
   REQUIRE(server.Stop() == 0);
 
@@ -76,7 +76,7 @@ TEST_CASE("recovery drill: online backup, restore, verify, identical GETs") {
 
   Server again(data, key, tmp.path() + "/serve2.log");
   REQUIRE_MESSAGE(again.Start(), again.log());
-  const auto after = RecordGets(again.port(), st.admin_token);
+  const auto after = RecordGets(Api{again.tcp(), st.admin_token});
   CHECK(after.size() == before.size());
   for (const auto& [path, answer] : before) {
     CAPTURE(path);
@@ -100,6 +100,7 @@ TEST_CASE("backup create: copies taken while writes go on all verify") {
                     data, "--key-file", key});
   REQUIRE(admin.exit_code == 0);
   const std::string token = admin.out.substr(0, admin.out.find('\n'));
+  const Api writer_api{server.tcp(), token};
 
   std::atomic<bool> stop{false};
   std::atomic<int> written{0}, failed{0};
@@ -107,8 +108,7 @@ TEST_CASE("backup create: copies taken while writes go on all verify") {
     for (int i = 0; !stop; ++i) {
       const std::string body =
           R"({"id":"t-)" + std::to_string(i) + R"(","name":"T"})";
-      if (Http(server.port(), "POST", "/apis/iam/v2/tokens", body, token)
-              .status == 200) {
+      if (writer_api.Post("/apis/iam/v2/tokens", body).status == 200) {
         ++written;
       } else {
         ++failed;

@@ -32,7 +32,7 @@ struct Fixture {
   Fixture() {
     Server server(data, key, tmp.path() + "/serve.log");
     REQUIRE_MESSAGE(server.Start(), server.log());
-    st = BuildState(server.port(), data, key);
+    st = BuildState(server);
     REQUIRE_MESSAGE(st.failures.empty(), st.failures.front());
     REQUIRE(st.rename_seq > 0);
     REQUIRE(st.last_seq > st.rename_seq + 3);
