@@ -544,29 +544,36 @@ bool CollectPolicy(const CompiledPolicy& policy, std::string_view resource,
 // members through policies_by_member, wildcard members through the (small)
 // policies_by_wildcard_member. A policy may be visited more than once
 // (evaluation is idempotent). Stops when visit returns false; returns false
-// then.
+// then. The candidates are gathered first, and their memory requested
+// ahead, so that the cache misses of a query overlap.
 template <typename Visit>
 bool ForEachStoredCandidate(const IamState& state, const StringList& subjects,
                             Visit&& visit) {
-  auto visit_refs = [&](const PolicyRefs& refs) {
+  thread_local std::vector<const CompiledPolicy*> candidates;
+  candidates.clear();
+  auto gather = [&](const PolicyRefs& refs) {
     for (const auto& ref : refs) {
-      if (ref.policy != nullptr && !visit(*ref.policy)) return false;
+      if (ref.policy == nullptr) continue;
+      const auto* p = ref.policy.get();
+      __builtin_prefetch(p);
+      __builtin_prefetch(reinterpret_cast<const char*>(p) + 64);
+      candidates.push_back(p);
     }
-    return true;
   };
   for (const auto& subject : subjects) {
     auto it = state.policies_by_member.find(subject);
-    if (it != state.policies_by_member.end() && !visit_refs(it->second)) {
-      return false;
-    }
+    if (it != state.policies_by_member.end()) gather(it->second);
   }
   for (const auto& [member, refs] : state.policies_by_wildcard_member) {
     for (const auto& subject : subjects) {
       if (MemberMatches(member, subject)) {
-        if (!visit_refs(refs)) return false;
+        gather(refs);
         break;
       }
     }
+  }
+  for (const CompiledPolicy* p : candidates) {
+    if (!visit(*p)) return false;
   }
   return true;
 }

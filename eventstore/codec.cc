@@ -3,6 +3,9 @@
 #include <cstring>
 #include <optional>
 #include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "eventstore/crypto.h"
 #include "eventstore/format.h"
@@ -147,142 +150,276 @@ std::string EncodePayload(const Event& event) {
                      b.GetSize());
 }
 
-void PutU32(std::string& out, uint32_t v) {
-  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutLp(std::string& out, std::string_view s) {
-  PutU32(out, static_cast<uint32_t>(s.size()));
-  out.append(s);
-}
+// format.h "Hash chain", fed to SHA-256 in pieces: the fields before the
+// payload are gathered in a buffer on the stack, the payload is hashed where
+// it lies.
+class HashInput {
+ public:
+  explicit HashInput(Sha256Stream& sha) : sha_(sha) {}
+  void Bytes(const void* p, size_t n) {
+    if (n_ + n > sizeof(buf_)) {
+      Flush();
+      if (n > sizeof(buf_)) {
+        sha_.Update(std::string_view(static_cast<const char*>(p), n));
+        return;
+      }
+    }
+    std::memcpy(buf_ + n_, p, n);
+    n_ += n;
+  }
+  void U32(uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * (3 - i)));
+    Bytes(b, 4);
+  }
+  void U64(uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * (7 - i)));
+    Bytes(b, 8);
+  }
+  void Lp(std::string_view s) {
+    U32(static_cast<uint32_t>(s.size()));
+    Bytes(s.data(), s.size());
+  }
+  void Flush() {
+    if (n_ > 0) sha_.Update(std::string_view(buf_, n_));
+    n_ = 0;
+  }
 
-// format.h "Hash chain".
+ private:
+  Sha256Stream& sha_;
+  char buf_[256];
+  size_t n_ = 0;
+};
+
 Hash ComputeHash(const Hash& prev, uint64_t seq, Micros recorded_at,
                  const EventMetadata& meta, std::string_view stream,
                  uint64_t stream_version, std::string_view payload) {
-  std::string buf;
-  buf.reserve(128 + payload.size());
-  buf.append(reinterpret_cast<const char*>(prev.data()), prev.size());
-  buf.append(kEventHashDomain);
-  PutU64(buf, seq);
-  PutU64(buf, static_cast<uint64_t>(recorded_at));
-  PutLp(buf, meta.actor);
-  PutLp(buf, meta.request_id);
-  PutLp(buf, meta.source);
-  PutLp(buf, stream);
-  PutU64(buf, stream_version);
-  PutLp(buf, payload);
-  return Sha256(buf);
+  thread_local Sha256Stream sha;
+  HashInput in(sha);
+  in.Bytes(prev.data(), prev.size());
+  in.Bytes(kEventHashDomain.data(), kEventHashDomain.size());
+  in.U64(seq);
+  in.U64(static_cast<uint64_t>(recorded_at));
+  in.Lp(meta.actor);
+  in.Lp(meta.request_id);
+  in.Lp(meta.source);
+  in.Lp(stream);
+  in.U64(stream_version);
+  in.U32(static_cast<uint32_t>(payload.size()));
+  in.Flush();
+  sha.Update(payload);
+  return sha.Finish();
 }
 
 // ---- decoding -------------------------------------------------------------
 
-std::string Str(const String* s) { return s ? s->str() : std::string(); }
-StringList List(const Vector<Offset<String>>* v) {
-  StringList out;
-  if (!v) return out;
-  out.reserve(v->size());
-  for (const auto* s : *v) out.push_back(Str(s));
-  return out;
-}
-std::string ByteString(const Vector<uint8_t>* v) {
-  return v ? std::string(reinterpret_cast<const char*>(v->data()), v->size())
-           : std::string();
-}
 PolicyType FromFb(fb::PolicyType t) { return static_cast<PolicyType>(t); }
-std::vector<Statement> StatementsOf(const Vector<Offset<fb::Statement>>* v) {
-  std::vector<Statement> out;
-  if (!v) return out;
-  for (const auto* s : *v) {
-    out.push_back(Statement{static_cast<Effect>(s->effect()),
-                            List(s->actions()), Str(s->role()),
-                            List(s->resources()), List(s->projects())});
+
+// Decoding in place: every field of the event from the payload, assigned
+// into an existing event so that strings and lists keep their storage.
+void Assign(std::string& out, const String* s) {
+  if (s == nullptr) {
+    out.clear();
+  } else {
+    out.assign(s->c_str(), s->size());
   }
-  return out;
+}
+void AssignList(StringList& out, const Vector<Offset<String>>* v) {
+  if (v == nullptr) {
+    out.clear();
+    return;
+  }
+  out.resize(v->size());
+  for (uint32_t i = 0; i < v->size(); ++i) Assign(out[i], v->Get(i));
+}
+void AssignBytes(std::string& out, const Vector<uint8_t>* v) {
+  if (v == nullptr) {
+    out.clear();
+  } else {
+    out.assign(reinterpret_cast<const char*>(v->data()), v->size());
+  }
+}
+void AssignStatements(std::vector<Statement>& out,
+                      const Vector<Offset<fb::Statement>>* v) {
+  if (v == nullptr) {
+    out.clear();
+    return;
+  }
+  out.resize(v->size());
+  for (uint32_t i = 0; i < v->size(); ++i) {
+    const fb::Statement* s = v->Get(i);
+    Statement& st = out[i];
+    st.effect = static_cast<Effect>(s->effect());
+    AssignList(st.actions, s->actions());
+    Assign(st.role, s->role());
+    AssignList(st.resources, s->resources());
+    AssignList(st.projects, s->projects());
+  }
 }
 
-// Null when the type is unknown (a newer writer, or damage).
-std::optional<Event> DecodeBody(const fb::Payload& p) {
+// The alternative T of `e`, kept when `e` holds one already.
+template <typename T>
+T& Reuse(Event& e) {
+  if (T* t = std::get_if<T>(&e)) return *t;
+  return e.emplace<T>();
+}
+
+// The event of `p` into `*out`; false when the type is unknown (a newer
+// writer, or damage).
+bool DecodeBodyInto(const fb::Payload& p, Event* out) {
   switch (p.event_type()) {
     case fb::Event::LedgerInitialized: {
       auto* e = p.event_as_LedgerInitialized();
-      return LedgerInitialized{e->format_version(), Str(e->ledger_id())};
+      auto& t = Reuse<LedgerInitialized>(*out);
+      t.format_version = e->format_version();
+      Assign(t.ledger_id, e->ledger_id());
+      return true;
     }
     case fb::Event::TokenCreated: {
       auto* e = p.event_as_TokenCreated();
-      return TokenCreated{Str(e->id()),
-                          Str(e->name()),
-                          e->active(),
-                          List(e->projects()),
-                          ByteString(e->value_digest()),
-                          ByteString(e->sealed_value())};
+      auto& t = Reuse<TokenCreated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.active = e->active();
+      AssignList(t.projects, e->projects());
+      AssignBytes(t.value_digest, e->value_digest());
+      AssignBytes(t.sealed_value, e->sealed_value());
+      return true;
     }
     case fb::Event::TokenRenamed: {
       auto* e = p.event_as_TokenRenamed();
-      return TokenRenamed{Str(e->id()), Str(e->name())};
+      auto& t = Reuse<TokenRenamed>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      return true;
     }
     case fb::Event::TokenProjectsAssigned: {
       auto* e = p.event_as_TokenProjectsAssigned();
-      return TokenProjectsAssigned{Str(e->id()), List(e->projects())};
+      auto& t = Reuse<TokenProjectsAssigned>(*out);
+      Assign(t.id, e->id());
+      AssignList(t.projects, e->projects());
+      return true;
     }
     case fb::Event::TokenStatusToggled: {
       auto* e = p.event_as_TokenStatusToggled();
-      return TokenStatusToggled{Str(e->id()), e->active()};
+      auto& t = Reuse<TokenStatusToggled>(*out);
+      Assign(t.id, e->id());
+      t.active = e->active();
+      return true;
     }
     case fb::Event::TokenDeleted:
-      return TokenDeleted{Str(p.event_as_TokenDeleted()->id())};
+      Assign(Reuse<TokenDeleted>(*out).id, p.event_as_TokenDeleted()->id());
+      return true;
     case fb::Event::PolicyCreated: {
       auto* e = p.event_as_PolicyCreated();
-      return PolicyCreated{Str(e->id()),
-                           Str(e->name()),
-                           FromFb(e->type()),
-                           List(e->members()),
-                           StatementsOf(e->statements()),
-                           List(e->projects())};
+      auto& t = Reuse<PolicyCreated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.type = FromFb(e->type());
+      AssignList(t.members, e->members());
+      AssignStatements(t.statements, e->statements());
+      AssignList(t.projects, e->projects());
+      return true;
     }
     case fb::Event::PolicyUpdated: {
       auto* e = p.event_as_PolicyUpdated();
-      return PolicyUpdated{Str(e->id()), Str(e->name()), FromFb(e->type()),
-                           StatementsOf(e->statements()), List(e->projects())};
+      auto& t = Reuse<PolicyUpdated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.type = FromFb(e->type());
+      AssignStatements(t.statements, e->statements());
+      AssignList(t.projects, e->projects());
+      return true;
     }
     case fb::Event::PolicyMembersAdded: {
       auto* e = p.event_as_PolicyMembersAdded();
-      return PolicyMembersAdded{Str(e->id()), List(e->members())};
+      auto& t = Reuse<PolicyMembersAdded>(*out);
+      Assign(t.id, e->id());
+      AssignList(t.members, e->members());
+      return true;
     }
     case fb::Event::PolicyMembersRemoved: {
       auto* e = p.event_as_PolicyMembersRemoved();
-      return PolicyMembersRemoved{Str(e->id()), List(e->members())};
+      auto& t = Reuse<PolicyMembersRemoved>(*out);
+      Assign(t.id, e->id());
+      AssignList(t.members, e->members());
+      return true;
     }
     case fb::Event::PolicyDeleted:
-      return PolicyDeleted{Str(p.event_as_PolicyDeleted()->id())};
+      Assign(Reuse<PolicyDeleted>(*out).id, p.event_as_PolicyDeleted()->id());
+      return true;
     case fb::Event::RoleCreated: {
       auto* e = p.event_as_RoleCreated();
-      return RoleCreated{Str(e->id()), Str(e->name()), FromFb(e->type()),
-                         List(e->actions()), List(e->projects())};
+      auto& t = Reuse<RoleCreated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.type = FromFb(e->type());
+      AssignList(t.actions, e->actions());
+      AssignList(t.projects, e->projects());
+      return true;
     }
     case fb::Event::RoleUpdated: {
       auto* e = p.event_as_RoleUpdated();
-      return RoleUpdated{Str(e->id()), Str(e->name()), FromFb(e->type()),
-                         List(e->actions()), List(e->projects())};
+      auto& t = Reuse<RoleUpdated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.type = FromFb(e->type());
+      AssignList(t.actions, e->actions());
+      AssignList(t.projects, e->projects());
+      return true;
     }
     case fb::Event::RoleDeleted:
-      return RoleDeleted{Str(p.event_as_RoleDeleted()->id())};
+      Assign(Reuse<RoleDeleted>(*out).id, p.event_as_RoleDeleted()->id());
+      return true;
     case fb::Event::ProjectCreated: {
       auto* e = p.event_as_ProjectCreated();
-      return ProjectCreated{Str(e->id()), Str(e->name()), FromFb(e->type())};
+      auto& t = Reuse<ProjectCreated>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      t.type = FromFb(e->type());
+      return true;
     }
     case fb::Event::ProjectRenamed: {
       auto* e = p.event_as_ProjectRenamed();
-      return ProjectRenamed{Str(e->id()), Str(e->name())};
+      auto& t = Reuse<ProjectRenamed>(*out);
+      Assign(t.id, e->id());
+      Assign(t.name, e->name());
+      return true;
     }
     case fb::Event::ProjectDeleted:
-      return ProjectDeleted{Str(p.event_as_ProjectDeleted()->id())};
+      Assign(Reuse<ProjectDeleted>(*out).id, p.event_as_ProjectDeleted()->id());
+      return true;
     case fb::Event::NONE:
       break;
   }
-  return std::nullopt;
+  return false;
+}
+
+// stream == StreamOf(event), without building the string: StreamOf is the
+// stream of the event's type with no id (computed once per type), then the
+// id; LedgerInitialized's stream has none.
+bool StreamMatches(std::string_view stream, const Event& event) {
+  static const auto* prefixes = [] {
+    auto* out = new std::vector<std::string>;
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      (out->push_back(StreamOf(Event(std::in_place_index<I>))), ...);
+    }
+    (std::make_index_sequence<std::variant_size_v<Event>>());
+    return out;
+  }();
+  const std::string& prefix = (*prefixes)[event.index()];
+  return std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, LedgerInitialized>) {
+          return stream == prefix;
+        } else {
+          return stream.size() == prefix.size() + e.id.size() &&
+                 stream.starts_with(prefix) && stream.ends_with(e.id);
+        }
+      },
+      event);
 }
 
 Status Bad(uint64_t seq, std::string_view what) {
@@ -312,6 +449,13 @@ std::string EncodeRecordedEvent(RecordedEvent* e) {
 
 StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
                                             std::string_view bytes) {
+  RecordedEvent out;
+  IAM_RETURN_IF_ERROR(DecodeRecordedEventInto(key_seq, bytes, &out));
+  return out;
+}
+
+Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
+                               RecordedEvent* out) {
   if (bytes.size() > kMaxEnvelopeBytes) return Bad(key_seq, "value too large");
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
   flatbuffers::Verifier verifier(data, bytes.size(), kMaxEnvelopeDepth,
@@ -329,31 +473,32 @@ StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
     return Bad(key_seq, "envelope lacks hash or payload");
   }
   const fb::Payload* payload = env->payload_nested_root();
-  std::optional<Event> event = DecodeBody(*payload);
-  if (!event) return Bad(key_seq, "unknown event type");
-
-  RecordedEvent out;
-  out.seq = env->seq();
-  out.recorded_at = env->recorded_at();
-  out.meta = {Str(env->actor()), Str(env->request_id()), Str(env->source())};
-  out.stream = Str(env->stream());
-  out.stream_version = env->stream_version();
-  std::memcpy(out.prev_hash.data(), env->prev_hash()->bytes()->data(), 32);
-  std::memcpy(out.hash.data(), env->hash()->bytes()->data(), 32);
-  out.event = std::move(*event);
-  if (out.stream != StreamOf(out.event)) {
-    return Bad(key_seq, "stream \"" + out.stream + "\" does not match its " +
-                            std::string(EventTypeName(out.event)));
+  if (!DecodeBodyInto(*payload, &out->event)) {
+    return Bad(key_seq, "unknown event type");
+  }
+  out->seq = env->seq();
+  out->recorded_at = env->recorded_at();
+  Assign(out->meta.actor, env->actor());
+  Assign(out->meta.request_id, env->request_id());
+  Assign(out->meta.source, env->source());
+  Assign(out->stream, env->stream());
+  out->stream_version = env->stream_version();
+  std::memcpy(out->prev_hash.data(), env->prev_hash()->bytes()->data(), 32);
+  std::memcpy(out->hash.data(), env->hash()->bytes()->data(), 32);
+  if (!StreamMatches(out->stream, out->event)) {
+    return Bad(key_seq, "stream \"" + out->stream + "\" does not match its " +
+                            std::string(EventTypeName(out->event)));
   }
   std::string_view payload_bytes(
       reinterpret_cast<const char*>(env->payload()->data()),
       env->payload()->size());
-  Hash expected = ComputeHash(out.prev_hash, out.seq, out.recorded_at, out.meta,
-                              out.stream, out.stream_version, payload_bytes);
-  if (expected != out.hash) {
+  Hash expected =
+      ComputeHash(out->prev_hash, out->seq, out->recorded_at, out->meta,
+                  out->stream, out->stream_version, payload_bytes);
+  if (expected != out->hash) {
     return Bad(key_seq, "hash mismatch (event content was changed)");
   }
-  return out;
+  return OkStatus();
 }
 
 }  // namespace iam::eventstore

@@ -25,6 +25,12 @@ std::string EncodeRecordedEvent(RecordedEvent* event);
 StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
                                             std::string_view bytes);
 
+// The same, into `*out`: its strings and lists keep their storage where they
+// can (a reader decoding many events into one RecordedEvent allocates
+// little). On error `*out` holds some mix of old and new fields.
+Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
+                               RecordedEvent* out);
+
 }  // namespace iam::eventstore
 
 #endif  // IAMLEDGER_EVENTSTORE_CODEC_H_

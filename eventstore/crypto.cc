@@ -444,6 +444,36 @@ Hash Sha256(std::string_view data) {
   return out;
 }
 
+struct Sha256Stream::Ctx {
+  EVP_MD_CTX* md = OrDie(EVP_MD_CTX_new(), "new digest context");
+};
+
+Sha256Stream::Sha256Stream() : ctx_(new Ctx) {
+  if (EVP_DigestInit_ex(ctx_->md, Sha256Md(), nullptr) != 1) Die("SHA-256");
+}
+
+Sha256Stream::~Sha256Stream() {
+  EVP_MD_CTX_free(ctx_->md);
+  delete ctx_;
+}
+
+void Sha256Stream::Update(std::string_view data) {
+  if (EVP_DigestUpdate(ctx_->md, data.data(), data.size()) != 1) {
+    Die("SHA-256");
+  }
+}
+
+Hash Sha256Stream::Finish() {
+  Hash out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_->md, out.data(), &len) != 1 ||
+      len != out.size() ||
+      EVP_DigestInit_ex2(ctx_->md, nullptr, nullptr) != 1) {
+    Die("SHA-256");
+  }
+  return out;
+}
+
 std::string ToHex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');

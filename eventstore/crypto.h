@@ -22,6 +22,24 @@ namespace iam::eventstore {
 
 // SHA-256 of `data`.
 Hash Sha256(std::string_view data);
+
+// SHA-256 of data given in pieces (the hash chain feeds an event's fields
+// without assembling them). Update any number of times, then Finish, which
+// also makes the object ready for the next hash. One context, reused: not
+// thread-safe; keep one per thread.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void Update(std::string_view data);
+  Hash Finish();
+
+ private:
+  struct Ctx;
+  Ctx* ctx_;
+};
 // Lowercase hex of bytes.
 std::string ToHex(std::string_view bytes);
 std::string ToHex(const Hash& hash);

@@ -258,6 +258,12 @@ Status StoreImpl::WriteCheckpoint() {
   return OkStatus();
 }
 
+// Defined at the bottom: delivers [from, to] verified, in order.
+namespace {
+Status DeliverVerified(const LogBackend& backend, uint64_t from, uint64_t to,
+                       const Hash& prev, EventSink* sink);
+}  // namespace
+
 Status StoreImpl::ReadFrom(uint64_t from_seq, EventSink* sink,
                            uint64_t to_seq) const {
   const uint64_t from = std::max<uint64_t>(from_seq, 1);
@@ -268,29 +274,7 @@ Status StoreImpl::ReadFrom(uint64_t from_seq, EventSink* sink,
     IAM_ASSIGN_OR_RETURN(RecordedEvent before, ReadOne(*backend_, from - 1));
     prev = before.hash;
   }
-  uint64_t expected = from;
-  IAM_RETURN_IF_ERROR(backend_->Scan(
-      from, to, [&](uint64_t seq, std::string_view value) -> Status {
-        if (seq != expected) {
-          return DataLossError("seq " + SeqText(expected) +
-                               ": missing (the next stored event is seq " +
-                               SeqText(seq) + ")");
-        }
-        IAM_ASSIGN_OR_RETURN(RecordedEvent rec,
-                             DecodeRecordedEvent(seq, value));
-        if (rec.prev_hash != prev) {
-          return DataLossError("seq " + SeqText(seq) +
-                               ": prev_hash is not the hash of seq " +
-                               SeqText(seq - 1) + " (the chain is broken)");
-        }
-        prev = rec.hash;
-        ++expected;
-        return sink->Apply(rec);
-      }));
-  if (expected <= to) {
-    return DataLossError("seq " + SeqText(expected) + ": missing");
-  }
-  return OkStatus();
+  return DeliverVerified(*backend_, from, to, prev, sink);
 }
 
 uint64_t StoreImpl::LastSeq() const {
@@ -376,5 +360,185 @@ Status StoreImpl::Close() {
   new_events_cv_.notify_all();
   return s;
 }
+
+// ---- ReadFrom's helpers
+// ------------------------------------------------------
+
+namespace {
+
+// Verifies the events of a scan in order: no gap, each one decoded and
+// verified (DecodeRecordedEventInto), each linked to the one before.
+class ChainReader {
+ public:
+  ChainReader(uint64_t from, const Hash& prev) : expected_(from), prev_(prev) {}
+
+  // The stored event `seq` into `*rec`; the first failure, named exactly.
+  Status Next(uint64_t seq, std::string_view value, RecordedEvent* rec) {
+    if (seq != expected_) {
+      return DataLossError("seq " + SeqText(expected_) +
+                           ": missing (the next stored event is seq " +
+                           SeqText(seq) + ")");
+    }
+    IAM_RETURN_IF_ERROR(DecodeRecordedEventInto(seq, value, rec));
+    if (rec->prev_hash != prev_) {
+      return DataLossError("seq " + SeqText(seq) +
+                           ": prev_hash is not the hash of seq " +
+                           SeqText(seq - 1) + " (the chain is broken)");
+    }
+    prev_ = rec->hash;
+    ++expected_;
+    return OkStatus();
+  }
+
+  // After the scan: events up to `to` must all have been there.
+  Status Finish(uint64_t to) const {
+    if (expected_ <= to) {
+      return DataLossError("seq " + SeqText(expected_) + ": missing");
+    }
+    return OkStatus();
+  }
+
+ private:
+  uint64_t expected_;
+  Hash prev_;
+};
+
+// Reads of at least this many events run the scan, verification and
+// decoding on a thread of their own while the calling thread applies the
+// events, one bounded batch behind.
+constexpr uint64_t kPipelineMin = 4096;
+constexpr size_t kBatchEvents = 256;
+constexpr size_t kBatches = 4;
+
+class ReadPipeline {
+ public:
+  ReadPipeline(const LogBackend& backend, uint64_t from, uint64_t to,
+               const Hash& prev)
+      : backend_(backend), from_(from), to_(to), prev_(prev) {
+    for (size_t i = 0; i < kBatches; ++i) {
+      batches_[i].events.resize(kBatchEvents);
+      free_.push_back(i);
+    }
+  }
+
+  // Applies every event to `sink` on this thread, in order. The result is
+  // what the sequential read returns: the first failure of the scan, of
+  // verification or of the sink, whichever comes first in log order.
+  Status Run(EventSink* sink) {
+    std::thread reader([this] { ReadAll(); });
+    Status result;
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !full_.empty() || done_; });
+        if (full_.empty()) {  // done, and everything was applied
+          result = end_;
+          break;
+        }
+        i = full_.front();
+        full_.pop_front();
+      }
+      Batch& b = batches_[i];
+      Status applied;
+      for (size_t k = 0; k < b.n && applied.ok(); ++k) {
+        applied = sink->Apply(b.events[k]);
+      }
+      b.n = 0;
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(i);
+      if (!applied.ok()) {
+        stop_ = true;
+        cv_.notify_all();
+        result = applied;
+        break;
+      }
+      cv_.notify_all();
+    }
+    reader.join();
+    return result;
+  }
+
+ private:
+  struct Batch {
+    std::vector<RecordedEvent> events;
+    size_t n = 0;
+  };
+
+  static constexpr size_t kNone = ~size_t{0};
+
+  // A free batch, or kNone once the consumer stopped.
+  size_t TakeFree() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty() || stop_; });
+    if (stop_) return kNone;
+    size_t i = free_.back();
+    free_.pop_back();
+    return i;
+  }
+
+  void Publish(size_t i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    full_.push_back(i);
+    cv_.notify_all();
+  }
+
+  void ReadAll() {
+    ChainReader chain(from_, prev_);
+    size_t cur = TakeFree();
+    Status s;
+    if (cur != kNone) {
+      s = backend_.Scan(
+          from_, to_, [&](uint64_t seq, std::string_view value) -> Status {
+            Batch& b = batches_[cur];
+            IAM_RETURN_IF_ERROR(chain.Next(seq, value, &b.events[b.n]));
+            if (++b.n == kBatchEvents) {
+              Publish(cur);
+              cur = TakeFree();
+              if (cur == kNone) return AbortedError("read stopped");
+            }
+            return OkStatus();
+          });
+      if (s.ok()) s = chain.Finish(to_);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cur != kNone && batches_[cur].n > 0) full_.push_back(cur);
+    end_ = s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  const LogBackend& backend_;
+  const uint64_t from_;
+  const uint64_t to_;
+  const Hash prev_;
+  Batch batches_[kBatches];
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<size_t> free_;  // batches the reader may fill
+  std::deque<size_t> full_;   // batches to apply, in log order
+  bool done_ = false;         // the reader has published everything
+  Status end_;                // how its scan ended
+  bool stop_ = false;         // the consumer stopped: the reader stops too
+};
+
+Status DeliverVerified(const LogBackend& backend, uint64_t from, uint64_t to,
+                       const Hash& prev, EventSink* sink) {
+  if (to - from + 1 >= kPipelineMin) {
+    ReadPipeline pipeline(backend, from, to, prev);
+    return pipeline.Run(sink);
+  }
+  ChainReader chain(from, prev);
+  RecordedEvent rec;  // one, reused: decoding allocates little
+  IAM_RETURN_IF_ERROR(backend.Scan(
+      from, to, [&](uint64_t seq, std::string_view value) -> Status {
+        IAM_RETURN_IF_ERROR(chain.Next(seq, value, &rec));
+        return sink->Apply(rec);
+      }));
+  return chain.Finish(to);
+}
+
+}  // namespace
 
 }  // namespace iam::eventstore

@@ -130,8 +130,39 @@ class DigestIndex {
   // Points `it` at the first used slot from `slot` on, or makes it end().
   void Settle(const_iterator& it, size_t slot) const;
 
+  // Zeroed slots in memory of their own; a large array asks for huge pages
+  // (at a million tokens a lookup then misses the cache once, and the TLB
+  // not at all).
+  class SlotArray {
+   public:
+    SlotArray() = default;
+    explicit SlotArray(size_t n);
+    SlotArray(SlotArray&& other) noexcept { Swap(other); }
+    SlotArray& operator=(SlotArray&& other) noexcept {
+      SlotArray(std::move(other)).Swap(*this);
+      return *this;
+    }
+    ~SlotArray();
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    Slot& operator[](size_t i) { return slots_[i]; }
+    const Slot& operator[](size_t i) const { return slots_[i]; }
+    const Slot* begin() const { return slots_; }
+    const Slot* end() const { return slots_ + size_; }
+
+   private:
+    void Swap(SlotArray& other) {
+      std::swap(slots_, other.slots_);
+      std::swap(size_, other.size_);
+      std::swap(mapped_, other.mapped_);
+    }
+    Slot* slots_ = nullptr;
+    size_t size_ = 0;
+    size_t mapped_ = 0;  // bytes mapped for them, 0 when allocated
+  };
+
   static constexpr size_t npos = ~size_t{0};
-  std::vector<Slot> slots_;  // a power of two, at most 3/4 used
+  SlotArray slots_;  // a power of two, at most 3/4 used
   size_t used_ = 0;
   SharedMap shared_;  // digest -> tokens by id, for digests held by >= 2
 };
@@ -149,7 +180,7 @@ struct View {
   DigestIndex tokens_by_digest;
   // History index: stream -> seqs of its events, ascending. Kept after the
   // object is deleted (auditing outlives the object).
-  std::unordered_map<std::string, std::vector<uint64_t>> history;
+  StringMap<std::vector<uint64_t>> history;
 
   // An active token whose value digest is `digest`, or null.
   const Token* ActiveTokenByDigest(std::string_view digest) const {
