@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -402,6 +403,9 @@ class RequestedAction {
     return false;
   }
 
+  // Forgets the roles matched so far (a new query).
+  void ResetMemo() const { roles_seen_ = 0; }
+
   // MatchesAny of a role's actions, remembered per role for this query.
   bool MatchesRole(const CompiledActions* role) const {
     for (int i = 0; i < roles_seen_; ++i) {
@@ -456,6 +460,20 @@ class RequestedAction {
   mutable const CompiledActions* role_[kRoleMemo];
   mutable bool role_matches_[kRoleMemo];
 };
+
+// The RequestedAction of a query. Queries on a thread mostly ask for the
+// same few actions, so the last one is kept, split and hashed. Queries never
+// nest.
+const RequestedAction& QueryAction(std::string_view action) {
+  thread_local std::string text;
+  thread_local std::optional<RequestedAction> last;
+  if (!last.has_value() || !Eq(text, action)) {
+    text.assign(action);
+    last.emplace(text);  // views into `text`
+  }
+  last->ResetMemo();
+  return *last;
+}
 
 // What the matching statements of one query grant, per effect. Statements
 // point into the state or the system policies, so a Grants value is only
@@ -552,13 +570,14 @@ bool ForEachStoredCandidate(const IamState& state, const StringList& subjects,
   thread_local std::vector<const CompiledPolicy*> candidates;
   candidates.clear();
   auto gather = [&](const PolicyRefs& refs) {
-    for (const auto& ref : refs) {
-      if (ref.policy == nullptr) continue;
-      const auto* p = ref.policy.get();
-      __builtin_prefetch(p);
-      __builtin_prefetch(reinterpret_cast<const char*>(p) + 64);
-      candidates.push_back(p);
-    }
+    refs.ForEachPolicy([&](const CompiledPolicy& p) {
+      // The policy's header and first statements, requested at once.
+      __builtin_prefetch(&p);
+      __builtin_prefetch(reinterpret_cast<const char*>(&p) + 64);
+      __builtin_prefetch(reinterpret_cast<const char*>(&p) + 128);
+      candidates.push_back(&p);
+      return true;
+    });
   };
   for (const auto& subject : subjects) {
     auto it = state.policies_by_member.find(subject);
@@ -605,7 +624,7 @@ CompiledSystemPolicies() {
 void Collect(const IamState& state, const StringList& subjects,
              std::string_view resource, std::string_view action_text,
              Grants& g) {
-  const RequestedAction action(action_text);
+  const RequestedAction& action = QueryAction(action_text);
   const std::vector<Policy>& system = SystemPolicies();
   const auto& compiled = CompiledSystemPolicies();
   for (size_t i = 0; i < system.size(); ++i) {

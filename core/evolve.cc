@@ -1,7 +1,10 @@
 // Evolve (event -> state) and CanonicalEncoding, declared in core/model.h.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
 #include <string_view>
@@ -392,6 +395,39 @@ class Decoder {
 };
 }  // namespace
 
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+void* AllocateLarge(size_t bytes) {
+  if (bytes >= kHugePage) {
+    // Map a huge page more than needed and keep an aligned part.
+    const size_t want = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    void* p = ::mmap(nullptr, want + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    const auto base = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t start = (base + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
+    if (start > base) ::munmap(p, start - base);
+    const uintptr_t end = start + want;
+    if (base + want + kHugePage > end) {
+      ::munmap(reinterpret_cast<void*>(end), base + want + kHugePage - end);
+    }
+    ::madvise(reinterpret_cast<void*>(start), want, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(start);
+  }
+  return ::operator new(bytes);
+}
+
+void FreeLarge(void* p, size_t bytes) {
+  if (p == nullptr) return;
+  if (bytes >= kHugePage) {
+    ::munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));
+  } else {
+    ::operator delete(p);
+  }
+}
+
 uint64_t ProjectIndex::Hash(std::string_view id) {
   // FNV-1a, then a final mix: ids are short.
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -465,9 +501,16 @@ void PolicyRefs::insert(std::string id,
       [](const Ref& r, const std::string& v) { return r.id < v; });
   if (it != refs_.end() && it->id == id) {
     it->policy = std::move(policy);
-    return;
+  } else {
+    refs_.insert(it, Ref{std::move(id), std::move(policy)});
   }
-  refs_.insert(it, Ref{std::move(id), std::move(policy)});
+  SyncInline();
+}
+
+void PolicyRefs::SyncInline() {
+  for (size_t i = 0; i < kInline; ++i) {
+    inline_[i] = i < refs_.size() ? refs_[i].policy.get() : nullptr;
+  }
 }
 
 size_t PolicyRefs::erase(std::string_view id) {
@@ -476,6 +519,7 @@ size_t PolicyRefs::erase(std::string_view id) {
       [](const Ref& r, std::string_view v) { return r.id < v; });
   if (it == refs_.end() || it->id != id) return 0;
   refs_.erase(it);
+  SyncInline();
   return 1;
 }
 

@@ -69,6 +69,28 @@ struct Project {
   friend bool operator==(const Project&, const Project&) = default;
 };
 
+// Memory for large arrays of derived state (hash table slots): blocks of
+// 2 MiB or more are mapped on their own and offered to the kernel for huge
+// pages, so that random lookups in a table of a million entries miss the
+// TLB rarely; smaller ones come from operator new. Zeroed when mapped.
+void* AllocateLarge(size_t bytes);
+void FreeLarge(void* p, size_t bytes);
+
+template <typename T>
+struct LargeAllocator {
+  using value_type = T;
+  LargeAllocator() = default;
+  template <typename U>
+  LargeAllocator(const LargeAllocator<U>&) {}  // NOLINT: allocator rebind
+  T* allocate(size_t n) {
+    return static_cast<T*>(AllocateLarge(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) { FreeLarge(p, n * sizeof(T)); }
+  friend bool operator==(const LargeAllocator&, const LargeAllocator&) {
+    return true;
+  }
+};
+
 // A hash map from short strings (stream names) to V: open addressing with
 // linear probing over one array of {hash, key, value} slots, so a lookup
 // costs one cache miss where a node-based map costs three. The subset of the
@@ -268,8 +290,8 @@ class StringMap {
     return i;
   }
   void Rehash(size_t capacity) {
-    std::vector<Slot> old = std::move(slots_);
-    slots_ = std::vector<Slot>(capacity);
+    std::vector<Slot, LargeAllocator<Slot>> old = std::move(slots_);
+    slots_ = std::vector<Slot, LargeAllocator<Slot>>(capacity);
     for (Slot& s : old) {
       if (s.hash == 0) continue;
       Slot& to = slots_[FreeSlot(s.hash)];
@@ -278,7 +300,8 @@ class StringMap {
     }
   }
 
-  std::vector<Slot> slots_;  // a power of two in size, at most 3/4 used
+  // A power of two in size, at most 3/4 used.
+  std::vector<Slot, LargeAllocator<Slot>> slots_;
   size_t size_ = 0;
 };
 
@@ -348,12 +371,34 @@ class PolicyRefs {
   // Returns the number of ids erased (0 or 1).
   size_t erase(std::string_view id);
 
+  // Calls f(const CompiledPolicy&) for each compiled form, in id order.
+  // Up to kInline of them are read from this object itself (most members
+  // are named by a policy or two), which saves authorization a cache miss.
+  template <typename F>
+  bool ForEachPolicy(F&& f) const {
+    if (refs_.size() <= kInline) {
+      for (size_t i = 0; i < refs_.size(); ++i) {
+        if (inline_[i] != nullptr && !f(*inline_[i])) return false;
+      }
+      return true;
+    }
+    for (const Ref& ref : refs_) {
+      if (ref.policy != nullptr && !f(*ref.policy)) return false;
+    }
+    return true;
+  }
+
   // Ids only: the compiled forms follow from the policies.
   friend bool operator==(const PolicyRefs& a, const PolicyRefs& b);
   friend bool operator==(const PolicyRefs& a, const std::set<std::string>& b);
 
  private:
+  static constexpr size_t kInline = 3;
+  void SyncInline();  // after every change of refs_
+
   std::vector<Ref> refs_;
+  // refs_[i].policy.get() for the first kInline entries (owned by refs_).
+  const CompiledPolicy* inline_[kInline] = {};
 };
 
 // The ids of IamState::projects again, in an open-addressing hash set keyed

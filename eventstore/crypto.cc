@@ -7,6 +7,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -370,58 +371,6 @@ Status CreateKeyFile(const std::string& path) {
   return FsyncDir(DirName(path));
 }
 
-// ---------------------------------------------------------------------------
-// TokenDigester's per-thread contexts.
-
-// Never reused, so a cache entry can never be mistaken for a later
-// digester's (an address could be).
-std::atomic<uint64_t> next_digester_id{1};
-
-// A few keyed HMAC contexts per thread, one per live TokenDigester the
-// thread has used (normally exactly one: the server's). Contexts of destroyed
-// digesters linger until evicted or the thread exits; freeing a context
-// cleanses its key.
-class DigestCache {
- public:
-  DigestCache() = default;
-  DigestCache(const DigestCache&) = delete;
-  DigestCache& operator=(const DigestCache&) = delete;
-  ~DigestCache() {
-    for (Entry& e : entries_) EVP_MAC_CTX_free(e.ctx);
-  }
-
-  // The context for digester `id`, keyed with `pepper` on first use.
-  EVP_MAC_CTX* Get(uint64_t id, std::string_view pepper) {
-    for (Entry& e : entries_) {
-      if (e.id == id) return e.ctx;
-    }
-    Entry& victim = entries_[next_victim_];
-    next_victim_ = (next_victim_ + 1) % entries_.size();
-    EVP_MAC_CTX_free(victim.ctx);
-    victim.ctx = NewHmacCtx(pepper);
-    victim.id = id;
-    return victim.ctx;
-  }
-
-  void Drop(uint64_t id) {
-    for (Entry& e : entries_) {
-      if (e.id == id) {
-        EVP_MAC_CTX_free(e.ctx);
-        e = Entry{};
-      }
-    }
-  }
-
- private:
-  struct Entry {
-    uint64_t id = 0;  // 0: empty
-    EVP_MAC_CTX* ctx = nullptr;
-  };
-  std::array<Entry, 4> entries_{};
-  size_t next_victim_ = 0;
-};
-
-thread_local DigestCache digest_cache;
 
 }  // namespace
 
@@ -592,27 +541,65 @@ bool IsAcceptableTokenValue(std::string_view value) {
 
 // ---------------------------------------------------------------------------
 
+// HMAC-SHA256 (RFC 2104) with the pepper absorbed once: the SHA-256 states
+// after (key ^ ipad) and (key ^ opad), copied per digest. The low-level
+// SHA-256 calls run the same code as EVP's without its per-call dispatch
+// and context copies (a digest costs two compressions, about 100 ns against
+// 200 through EVP_MAC); they are deprecated in OpenSSL 3, not removed.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct TokenDigester::Impl {
-  uint64_t id;
+  SHA256_CTX inner;
+  SHA256_CTX outer;
 };
 
 TokenDigester::TokenDigester(std::string pepper)
-    : pepper_(std::move(pepper)),
-      impl_(new Impl{next_digester_id.fetch_add(1)}) {}
+    : pepper_(std::move(pepper)), impl_(new Impl) {
+  unsigned char key[SHA256_CBLOCK] = {};
+  if (pepper_.size() > sizeof(key)) {
+    const Hash h = Sha256(pepper_);
+    std::memcpy(key, h.data(), h.size());
+  } else {
+    std::memcpy(key, pepper_.data(), pepper_.size());
+  }
+  unsigned char pad[SHA256_CBLOCK];
+  for (size_t i = 0; i < sizeof(pad); ++i) pad[i] = key[i] ^ 0x36;
+  if (SHA256_Init(&impl_->inner) != 1 ||
+      SHA256_Update(&impl_->inner, pad, sizeof(pad)) != 1) {
+    Die("HMAC-SHA256 key");
+  }
+  for (size_t i = 0; i < sizeof(pad); ++i) pad[i] = key[i] ^ 0x5c;
+  if (SHA256_Init(&impl_->outer) != 1 ||
+      SHA256_Update(&impl_->outer, pad, sizeof(pad)) != 1) {
+    Die("HMAC-SHA256 key");
+  }
+  OPENSSL_cleanse(key, sizeof(key));
+  OPENSSL_cleanse(pad, sizeof(pad));
+}
 
 TokenDigester::~TokenDigester() {
-  digest_cache.Drop(impl_->id);
+  OPENSSL_cleanse(impl_, sizeof(*impl_));
   OPENSSL_cleanse(pepper_.data(), pepper_.size());
   delete impl_;
 }
 
 std::string TokenDigester::Digest(std::string_view value) const {
-  EVP_MAC_CTX* ctx = digest_cache.Get(impl_->id, pepper_);
-  // A null key restarts the MAC with the key already in the context: no
-  // fetch and no re-keying (about 185 ns for 32 bytes, toolchain.md §5d).
-  if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1) Die("HMAC re-init");
-  return FinishHmac(ctx, value);
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  std::string out(SHA256_DIGEST_LENGTH, '\0');
+  SHA256_CTX ctx = impl_->inner;
+  if (SHA256_Update(&ctx, value.data(), value.size()) != 1 ||
+      SHA256_Final(inner, &ctx) != 1) {
+    Die("HMAC-SHA256");
+  }
+  ctx = impl_->outer;
+  if (SHA256_Update(&ctx, inner, sizeof(inner)) != 1 ||
+      SHA256_Final(Bytes(out), &ctx) != 1) {
+    Die("HMAC-SHA256");
+  }
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
+  return out;
 }
+#pragma GCC diagnostic pop
 
 // ---------------------------------------------------------------------------
 

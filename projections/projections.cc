@@ -1,7 +1,5 @@
 #include "projections/projections.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -28,40 +26,14 @@ uint64_t Mix(uint64_t x) {
 
 // ---- DigestIndex -----------------------------------------------------------
 
-DigestIndex::SlotArray::SlotArray(size_t n) : size_(n) {
+DigestIndex::SlotArray::SlotArray(size_t n)
+    : slots_(static_cast<Slot*>(AllocateLarge(n * sizeof(Slot)))), size_(n) {
   static_assert(std::is_trivially_copyable_v<Slot>);
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t bytes = n * sizeof(Slot);
-  if (bytes >= kHuge) {
-    // Map 2 MiB more than needed and keep an aligned part, so that the
-    // kernel can back it with huge pages; mapped memory is zeroed.
-    const size_t want = (bytes + kHuge - 1) & ~(kHuge - 1);
-    void* p = ::mmap(nullptr, want + kHuge, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED) {
-      const auto base = reinterpret_cast<uintptr_t>(p);
-      const uintptr_t start = (base + kHuge - 1) & ~uintptr_t{kHuge - 1};
-      if (start > base) ::munmap(p, start - base);
-      const uintptr_t end = start + want;
-      if (base + want + kHuge > end) {
-        ::munmap(reinterpret_cast<void*>(end), base + want + kHuge - end);
-      }
-      ::madvise(reinterpret_cast<void*>(start), want, MADV_HUGEPAGE);
-      slots_ = reinterpret_cast<Slot*>(start);
-      mapped_ = want;
-      return;
-    }
-  }
-  slots_ = static_cast<Slot*>(::operator new(bytes));
-  std::memset(static_cast<void*>(slots_), 0, bytes);
+  std::memset(static_cast<void*>(slots_), 0, n * sizeof(Slot));
 }
 
 DigestIndex::SlotArray::~SlotArray() {
-  if (mapped_ != 0) {
-    ::munmap(slots_, mapped_);
-  } else {
-    ::operator delete(slots_);
-  }
+  FreeLarge(slots_, size_ * sizeof(Slot));
 }
 
 DigestIndex::Key DigestIndex::KeyOf(std::string_view digest) {

@@ -130,9 +130,8 @@ class DigestIndex {
   // Points `it` at the first used slot from `slot` on, or makes it end().
   void Settle(const_iterator& it, size_t slot) const;
 
-  // Zeroed slots in memory of their own; a large array asks for huge pages
-  // (at a million tokens a lookup then misses the cache once, and the TLB
-  // not at all).
+  // Zeroed slots from AllocateLarge (model.h): at a million tokens a lookup
+  // misses the cache once, and the TLB not at all.
   class SlotArray {
    public:
     SlotArray() = default;
@@ -154,11 +153,9 @@ class DigestIndex {
     void Swap(SlotArray& other) {
       std::swap(slots_, other.slots_);
       std::swap(size_, other.size_);
-      std::swap(mapped_, other.mapped_);
     }
     Slot* slots_ = nullptr;
     size_t size_ = 0;
-    size_t mapped_ = 0;  // bytes mapped for them, 0 when allocated
   };
 
   static constexpr size_t npos = ~size_t{0};
