@@ -192,6 +192,14 @@ class StringMap {
     if (i == kNone) throw std::out_of_range("StringMap::at");
     return slots_[i].kv.second;
   }
+  // Asks for the cache line where `key` is or would go, ahead of a lookup
+  // or insertion (which then does not wait for memory).
+  void Prefetch(std::string_view key) const {
+    if (!slots_.empty()) {
+      __builtin_prefetch(&slots_[Hash(key) & (slots_.size() - 1)], 1);
+    }
+  }
+
   // The value of `key`, inserted value-initialized when absent.
   V& operator[](std::string_view key) {
     const uint64_t hash = Hash(key);

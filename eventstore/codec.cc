@@ -454,8 +454,12 @@ StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
   return out;
 }
 
-Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
-                               RecordedEvent* out) {
+namespace {
+
+// Every check of DecodeRecordedEventInto but the last, the hash; `*payload`
+// receives the payload bytes (inside `bytes`) that the hash covers.
+Status DecodeUnhashed(uint64_t key_seq, std::string_view bytes,
+                      RecordedEvent* out, std::string_view* payload) {
   if (bytes.size() > kMaxEnvelopeBytes) return Bad(key_seq, "value too large");
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
   flatbuffers::Verifier verifier(data, bytes.size(), kMaxEnvelopeDepth,
@@ -472,8 +476,7 @@ Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
   if (!env->prev_hash() || !env->hash() || !env->payload()) {
     return Bad(key_seq, "envelope lacks hash or payload");
   }
-  const fb::Payload* payload = env->payload_nested_root();
-  if (!DecodeBodyInto(*payload, &out->event)) {
+  if (!DecodeBodyInto(*env->payload_nested_root(), &out->event)) {
     return Bad(key_seq, "unknown event type");
   }
   out->seq = env->seq();
@@ -489,14 +492,38 @@ Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
     return Bad(key_seq, "stream \"" + out->stream + "\" does not match its " +
                             std::string(EventTypeName(out->event)));
   }
-  std::string_view payload_bytes(
-      reinterpret_cast<const char*>(env->payload()->data()),
-      env->payload()->size());
-  Hash expected =
-      ComputeHash(out->prev_hash, out->seq, out->recorded_at, out->meta,
-                  out->stream, out->stream_version, payload_bytes);
-  if (expected != out->hash) {
-    return Bad(key_seq, "hash mismatch (event content was changed)");
+  *payload =
+      std::string_view(reinterpret_cast<const char*>(env->payload()->data()),
+                       env->payload()->size());
+  return OkStatus();
+}
+
+}  // namespace
+
+Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
+                               RecordedEvent* out) {
+  std::string_view payload;
+  IAM_RETURN_IF_ERROR(DecodeUnhashed(key_seq, bytes, out, &payload));
+  return VerifyRecordedEventHash(*out, payload);
+}
+
+Status DecodeRecordedEventDeferringHash(uint64_t key_seq,
+                                        std::string_view bytes,
+                                        RecordedEvent* out,
+                                        std::string* payload) {
+  std::string_view view;
+  IAM_RETURN_IF_ERROR(DecodeUnhashed(key_seq, bytes, out, &view));
+  payload->assign(view);
+  return OkStatus();
+}
+
+Status VerifyRecordedEventHash(const RecordedEvent& event,
+                               std::string_view payload) {
+  const Hash expected =
+      ComputeHash(event.prev_hash, event.seq, event.recorded_at, event.meta,
+                  event.stream, event.stream_version, payload);
+  if (expected != event.hash) {
+    return Bad(event.seq, "hash mismatch (event content was changed)");
   }
   return OkStatus();
 }

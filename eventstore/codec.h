@@ -31,6 +31,18 @@ StatusOr<RecordedEvent> DecodeRecordedEvent(uint64_t key_seq,
 Status DecodeRecordedEventInto(uint64_t key_seq, std::string_view bytes,
                                RecordedEvent* out);
 
+// DecodeRecordedEventInto in two parts, for a reader that leaves the hash to
+// another thread: every check but the last (the hash), with `*payload`
+// receiving the bytes the hash covers; then VerifyRecordedEventHash, the
+// check DecodeRecordedEventInto ends with. An event is verified, and may be
+// used, only once both returned OK.
+Status DecodeRecordedEventDeferringHash(uint64_t key_seq,
+                                        std::string_view bytes,
+                                        RecordedEvent* out,
+                                        std::string* payload);
+Status VerifyRecordedEventHash(const RecordedEvent& event,
+                               std::string_view payload);
+
 }  // namespace iam::eventstore
 
 #endif  // IAMLEDGER_EVENTSTORE_CODEC_H_

@@ -361,8 +361,7 @@ Status StoreImpl::Close() {
   return s;
 }
 
-// ---- ReadFrom's helpers
-// ------------------------------------------------------
+// ---- ReadFrom's helpers -----------------------------------------------------
 
 namespace {
 
@@ -373,14 +372,26 @@ class ChainReader {
   ChainReader(uint64_t from, const Hash& prev) : expected_(from), prev_(prev) {}
 
   // The stored event `seq` into `*rec`; the first failure, named exactly.
-  Status Next(uint64_t seq, std::string_view value, RecordedEvent* rec) {
+  // With `deferred_payload`, the event's own hash is left to the caller
+  // (VerifyRecordedEventHash with what it receives), unless the link fails:
+  // a sequential read checks an event's hash before its link.
+  Status Next(uint64_t seq, std::string_view value, RecordedEvent* rec,
+              std::string* deferred_payload = nullptr) {
     if (seq != expected_) {
       return DataLossError("seq " + SeqText(expected_) +
                            ": missing (the next stored event is seq " +
                            SeqText(seq) + ")");
     }
-    IAM_RETURN_IF_ERROR(DecodeRecordedEventInto(seq, value, rec));
+    if (deferred_payload == nullptr) {
+      IAM_RETURN_IF_ERROR(DecodeRecordedEventInto(seq, value, rec));
+    } else {
+      IAM_RETURN_IF_ERROR(
+          DecodeRecordedEventDeferringHash(seq, value, rec, deferred_payload));
+    }
     if (rec->prev_hash != prev_) {
+      if (deferred_payload != nullptr) {
+        IAM_RETURN_IF_ERROR(VerifyRecordedEventHash(*rec, *deferred_payload));
+      }
       return DataLossError("seq " + SeqText(seq) +
                            ": prev_hash is not the hash of seq " +
                            SeqText(seq - 1) + " (the chain is broken)");
@@ -405,7 +416,9 @@ class ChainReader {
 
 // Reads of at least this many events run the scan, verification and
 // decoding on a thread of their own while the calling thread applies the
-// events, one bounded batch behind.
+// events, one bounded batch behind. The hash check of a batch (SHA-256 over
+// each event, a good part of the reading) is left to the calling thread
+// when it keeps up, so that the two threads share the work.
 constexpr uint64_t kPipelineMin = 4096;
 constexpr size_t kBatchEvents = 256;
 constexpr size_t kBatches = 4;
@@ -417,6 +430,7 @@ class ReadPipeline {
       : backend_(backend), from_(from), to_(to), prev_(prev) {
     for (size_t i = 0; i < kBatches; ++i) {
       batches_[i].events.resize(kBatchEvents);
+      batches_[i].payloads.resize(kBatchEvents);
       free_.push_back(i);
     }
   }
@@ -442,6 +456,10 @@ class ReadPipeline {
       Batch& b = batches_[i];
       Status applied;
       for (size_t k = 0; k < b.n && applied.ok(); ++k) {
+        if (b.hash_deferred) {
+          applied = VerifyRecordedEventHash(b.events[k], b.payloads[k]);
+          if (!applied.ok()) break;
+        }
         applied = sink->Apply(b.events[k]);
       }
       b.n = 0;
@@ -462,18 +480,22 @@ class ReadPipeline {
  private:
   struct Batch {
     std::vector<RecordedEvent> events;
+    std::vector<std::string> payloads;  // when hash_deferred
     size_t n = 0;
+    bool hash_deferred = false;  // the consumer checks the hashes
   };
 
   static constexpr size_t kNone = ~size_t{0};
 
-  // A free batch, or kNone once the consumer stopped.
+  // A free batch, or kNone once the consumer stopped. Its hashes are left
+  // to the consumer unless batches wait for it (then the reader has time).
   size_t TakeFree() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !free_.empty() || stop_; });
     if (stop_) return kNone;
     size_t i = free_.back();
     free_.pop_back();
+    batches_[i].hash_deferred = full_.size() < 2;
     return i;
   }
 
@@ -491,7 +513,9 @@ class ReadPipeline {
       s = backend_.Scan(
           from_, to_, [&](uint64_t seq, std::string_view value) -> Status {
             Batch& b = batches_[cur];
-            IAM_RETURN_IF_ERROR(chain.Next(seq, value, &b.events[b.n]));
+            IAM_RETURN_IF_ERROR(
+                chain.Next(seq, value, &b.events[b.n],
+                           b.hash_deferred ? &b.payloads[b.n] : nullptr));
             if (++b.n == kBatchEvents) {
               Publish(cur);
               cur = TakeFree();

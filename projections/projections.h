@@ -46,6 +46,8 @@ class DigestIndex {
   void Clear();
   // The first token in id order among the active ones with `digest`.
   const Token* FindActive(std::string_view digest) const;
+  // Asks for the slot of `digest` ahead of an Insert.
+  void Prefetch(std::string_view digest) const;
 
   // The index as the digest -> ids map it replaced (tests, diagnostics):
   // entries {digest, ids} in no particular order, ids ascending;
