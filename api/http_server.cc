@@ -540,7 +540,8 @@ class Session final : public HttpServerImpl::Connection,
     head_ += static_cast<char>('0' + status / 10 % 10);
     head_ += static_cast<char>('0' + status % 10);
     head_ += ' ';
-    const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+    const auto reason =
+        http::obsolete_reason(static_cast<http::status>(status));
     head_.append(reason.data(), reason.size());
     head_.append("\r\n");
     for (const auto& [name, value] : r.headers) {
@@ -769,8 +770,7 @@ void HttpServerImpl::AcceptLoop(Acceptor* acceptor,
       options.threads == 1 ? net::any_io_executor(ioc.get_executor())
                            : net::any_io_executor(net::make_strand(ioc));
   acceptor->async_accept(
-      executor,
-      [this, acceptor, retry](error_code ec, Socket socket) {
+      executor, [this, acceptor, retry](error_code ec, Socket socket) {
         if (ec == net::error::operation_aborted || stopping.load() ||
             !acceptor->is_open()) {
           return;

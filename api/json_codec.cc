@@ -1076,12 +1076,13 @@ StatusOr<IntrospectRequest> DecodeIntrospect(std::string_view body, bool lax) {
 }
 
 StatusOr<BackupRequest> DecodeBackup(std::string_view body, bool lax) {
-  return DecodeBody<BackupRequest>(body, [&](const Json& j, BackupRequest* out) {
-    MessageReader r("BackupReq", lax);
-    IAM_RETURN_IF_ERROR(r.Open(j, {{"to", "to"}}));
-    IAM_RETURN_IF_ERROR(r.String("to", &out->to));
-    return OkStatus();
-  });
+  return DecodeBody<BackupRequest>(
+      body, [&](const Json& j, BackupRequest* out) {
+        MessageReader r("BackupReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"to", "to"}}));
+        IAM_RETURN_IF_ERROR(r.String("to", &out->to));
+        return OkStatus();
+      });
 }
 
 StatusOr<DecodedCommand> DecodeCommand(RouteId route, std::string_view body,

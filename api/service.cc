@@ -157,9 +157,8 @@ class Metrics {
         "status.\n# TYPE iamledger_http_requests_total counter\n";
     for (const auto& [route, stats] : routes_) {
       for (const auto& [code, n] : stats.codes) {
-        out += "iamledger_http_requests_total{route=\"" + route +
-               "\",code=\"" + std::to_string(code) + "\"} " +
-               std::to_string(n) + "\n";
+        out += "iamledger_http_requests_total{route=\"" + route + "\",code=\"" +
+               std::to_string(code) + "\"} " + std::to_string(n) + "\n";
       }
     }
     out +=

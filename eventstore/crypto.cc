@@ -371,7 +371,6 @@ Status CreateKeyFile(const std::string& path) {
   return FsyncDir(DirName(path));
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -705,10 +704,9 @@ StatusOr<std::string> Open(std::string_view key, std::string_view sealed,
   std::string out(ct_size, '\0');
   // The expected tag goes in with the key and nonce (one parameter pass
   // instead of a separate ctrl).
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
-                                        kTagSize),
-      OSSL_PARAM_construct_end()};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(
+                                   OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagSize),
+                               OSSL_PARAM_construct_end()};
   Lease c;
   int len = 0;
   int final_len = 0;

@@ -32,8 +32,9 @@ struct StreamExpectation {
 // One atomic append: all events land in one synced batch, or none do.
 struct AppendRequest {
   EventMetadata meta;
-  std::vector<StreamExpectation> expected;  // checked before anything is written
-  std::vector<Event> events;                // each goes to StreamOf(event)
+  std::vector<StreamExpectation>
+      expected;               // checked before anything is written
+  std::vector<Event> events;  // each goes to StreamOf(event)
   // Side writes to the `keys` column family (token data keys), in the same
   // atomic batch. Never part of the log or its hash chain.
   std::vector<std::pair<std::string, std::string>> key_puts;
@@ -54,10 +55,10 @@ struct Checkpoint {
 };
 
 struct StoreStats {
-  uint64_t appends = 0;        // AppendRequests committed
-  uint64_t events = 0;         // events committed
-  uint64_t groups = 0;         // synced write batches (group commits)
-  uint64_t syncs = 0;          // WAL syncs reported by the engine (RocksDB)
+  uint64_t appends = 0;  // AppendRequests committed
+  uint64_t events = 0;   // events committed
+  uint64_t groups = 0;   // synced write batches (group commits)
+  uint64_t syncs = 0;    // WAL syncs reported by the engine (RocksDB)
   uint64_t checkpoints = 0;
 };
 
@@ -180,10 +181,10 @@ struct VerifyOptions {
 struct VerifyReport {
   uint64_t first_seq = 0;  // first and last seq delivered (0: none)
   uint64_t last_seq = 0;
-  uint64_t events = 0;     // events delivered
+  uint64_t events = 0;        // events delivered
   uint64_t log_last_seq = 0;  // the log's last seq
-  uint64_t streams = 0;    // distinct streams among the delivered events
-  Hash head{};             // hash of last_seq
+  uint64_t streams = 0;       // distinct streams among the delivered events
+  Hash head{};                // hash of last_seq
   Micros last_recorded_at = 0;
   // The newest checkpoint (seq 0: none) and where it was found.
   Checkpoint checkpoint;

@@ -107,9 +107,10 @@ class RocksBackend final : public LogBackend {
   Status PutMeta(std::string_view key, std::string_view value) override {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_.db()->Put(wo, db_.meta(), rocksdb::Slice(key.data(), key.size()),
-                                   rocksdb::Slice(value.data(), value.size())),
-                     "write");
+    return FromRocks(
+        db_.db()->Put(wo, db_.meta(), rocksdb::Slice(key.data(), key.size()),
+                      rocksdb::Slice(value.data(), value.size())),
+        "write");
   }
   StatusOr<std::string> GetKey(std::string_view key) const override {
     return db_.Get(db_.keys(), key);
@@ -132,10 +133,9 @@ class RocksBackend final : public LogBackend {
     auto format = db_.Get(db_.meta(), kMetaFormatKey);
     if (format.ok()) {
       if (*format != kFormatVersion) {
-        return FailedPreconditionError("data directory " + dir_ +
-                                       " has format " + *format +
-                                       "; this build reads format " +
-                                       std::string(kFormatVersion));
+        return FailedPreconditionError(
+            "data directory " + dir_ + " has format " + *format +
+            "; this build reads format " + std::string(kFormatVersion));
       }
     } else if (format.status().code() == StatusCode::kNotFound) {
       IAM_RETURN_IF_ERROR(PutMeta(kMetaFormatKey, kFormatVersion));
@@ -156,7 +156,8 @@ class RocksBackend final : public LogBackend {
   void CompactorLoop() {
     std::unique_lock<std::mutex> lock(compact_mu_);
     for (;;) {
-      compact_cv_.wait(lock, [&] { return stop_compactor_ || compact_requested_; });
+      compact_cv_.wait(lock,
+                       [&] { return stop_compactor_ || compact_requested_; });
       if (stop_compactor_) return;
       // Gather deletes for a moment, then compact once.
       compact_cv_.wait_for(lock, std::chrono::milliseconds(200),
@@ -175,8 +176,7 @@ class RocksBackend final : public LogBackend {
     IAM_RETURN_IF_ERROR(FromRocks(
         db_.db()->Flush(fo, {db_.events(), db_.keys(), db_.meta()}), "flush"));
     rocksdb::CompactRangeOptions co;
-    co.bottommost_level_compaction =
-        rocksdb::BottommostLevelCompaction::kForce;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     return FromRocks(db_.db()->CompactRange(co, db_.keys(), nullptr, nullptr),
                      "compact");
   }

@@ -158,9 +158,9 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
     for (const auto& e : req.expected) {
       uint64_t actual = version_of(e.stream);
       if (e.version != kAnyVersion && e.version != actual) {
-        conflict = AbortedError("stream " + e.stream + " is at version " +
-                                SeqText(actual) + ", expected " +
-                                SeqText(e.version));
+        conflict =
+            AbortedError("stream " + e.stream + " is at version " +
+                         SeqText(actual) + ", expected " + SeqText(e.version));
         break;
       }
     }
@@ -225,7 +225,8 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
         }
       }
       new_events_cv_.notify_all();
-      const uint64_t interval = std::max<uint64_t>(options_.checkpoint_interval, 1);
+      const uint64_t interval =
+          std::max<uint64_t>(options_.checkpoint_interval, 1);
       if (seq / interval > before / interval) {
         Status cp = WriteCheckpoint();
         if (!cp.ok()) {
@@ -235,7 +236,8 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
       }
     }
   }
-  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+  for (size_t i = 0; i < group.size(); ++i)
+    group[i].done(std::move(results[i]));
 }
 
 Status StoreImpl::WriteCheckpoint() {
@@ -333,7 +335,8 @@ StatusOr<EventStore::Snapshot> StoreImpl::GetSnapshot() const {
   if (value.size() < 40 || !DecodeSeqKey(value.substr(0, 8), &snap.seq)) {
     return NotFoundError("snapshot record is malformed");
   }
-  if (snap.seq > LastSeq()) return NotFoundError("snapshot is ahead of the log");
+  if (snap.seq > LastSeq())
+    return NotFoundError("snapshot is ahead of the log");
   IAM_ASSIGN_OR_RETURN(RecordedEvent at, ReadOne(*backend_, snap.seq));
   if (std::memcmp(at.hash.data(), value.data() + 8, 32) != 0) {
     return NotFoundError("snapshot does not match the log at seq " +

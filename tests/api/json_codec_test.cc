@@ -88,7 +88,8 @@ TEST_CASE("codec: token JSON is Automate's") {
 
 // The token encoder is hand-written (it runs on every GET); it must give
 // the bytes nlohmann gives for the same object, escaping and all.
-TEST_CASE("codec: token JSON equals the DOM encoding for any strings and times") {
+TEST_CASE(
+    "codec: token JSON equals the DOM encoding for any strings and times") {
   auto dom = [](const Token& t, const std::string& value, bool pretty) {
     auto strings = [](const StringList& l) {
       nlohmann::ordered_json a = nlohmann::ordered_json::array();
@@ -108,9 +109,13 @@ TEST_CASE("codec: token JSON equals the DOM encoding for any strings and times")
     return j.dump(pretty ? 2 : -1, ' ', false,
                   nlohmann::ordered_json::error_handler_t::replace);
   };
-  const char* pieces[] = {"",     "a",        "\"",       "\\",       "\x01",
-                          "\x1f", "\x7f",     "\xc3\xa9", "\xff",      "\xc3",
-                          "\t\n", "\xe2\x82\xac", "/<>&'", "\xf0\x9f\x98\x80"};
+  const char* pieces[] = {"",      "a",
+                          "\"",    "\\",
+                          "\x01",  "\x1f",
+                          "\x7f",  "\xc3\xa9",
+                          "\xff",  "\xc3",
+                          "\t\n",  "\xe2\x82\xac",
+                          "/<>&'", "\xf0\x9f\x98\x80"};
   const Micros times[] = {0,
                           -1,
                           kUpdated,
@@ -122,7 +127,8 @@ TEST_CASE("codec: token JSON equals the DOM encoding for any strings and times")
   for (int i = 0; i < 2000; ++i) {
     auto str = [&] {
       std::string s;
-      for (int n = rng() % 4; n > 0; --n) s += pieces[rng() % std::size(pieces)];
+      for (int n = rng() % 4; n > 0; --n)
+        s += pieces[rng() % std::size(pieces)];
       return s;
     };
     Token t = SampleToken();
