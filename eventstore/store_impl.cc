@@ -419,12 +419,12 @@ class ChainReader {
 
 // Reads of at least this many events run the scan, verification and
 // decoding on a thread of their own while the calling thread applies the
-// events, one bounded batch behind. The hash check of a batch (SHA-256 over
-// each event, a good part of the reading) is left to the calling thread
+// events, a few bounded batches behind. The hash check of a batch (SHA-256
+// over each event, a good part of the reading) is left to the calling thread
 // when it keeps up, so that the two threads share the work.
 constexpr uint64_t kPipelineMin = 4096;
 constexpr size_t kBatchEvents = 256;
-constexpr size_t kBatches = 4;
+constexpr size_t kBatches = 16;
 
 class ReadPipeline {
  public:
