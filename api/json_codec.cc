@@ -499,6 +499,44 @@ class MessageReader {
     return OkStatus();
   }
 
+  // A string field whose absence means something else than "" (absent or
+  // null -> nullopt).
+  Status OptionalString(std::string_view field,
+                        std::optional<std::string>* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    if (!e->value->is_string()) return WrongType(*e, "a string");
+    *out = e->value->get_ref<const std::string&>();
+    return OkStatus();
+  }
+
+  // An integer (jsonpb also accepts a decimal string); absent or null ->
+  // nullopt.
+  Status OptionalInt(std::string_view field,
+                     std::optional<int64_t>* out) const {
+    const Entry* e = Get(field);
+    if (e == nullptr) return OkStatus();
+    const Json& v = *e->value;
+    if (v.is_number_integer()) {
+      if (v.is_number_unsigned() &&
+          v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return WrongType(*e, "an integer");
+      }
+      *out = v.get<int64_t>();
+      return OkStatus();
+    }
+    if (v.is_string()) {
+      const std::string& t = v.get_ref<const std::string&>();
+      size_t start = !t.empty() && t[0] == '-' ? 1 : 0;
+      if (t.size() > start && t.size() - start <= 18 &&
+          t.find_first_not_of("0123456789", start) == std::string::npos) {
+        *out = std::stoll(t);
+        return OkStatus();
+      }
+    }
+    return WrongType(*e, "an integer");
+  }
+
   // google.protobuf.BoolValue: absent or null -> nullopt.
   Status OptionalBool(std::string_view field, std::optional<bool>* out) const {
     const Entry* e = Get(field);
@@ -1083,6 +1121,25 @@ StatusOr<BackupRequest> DecodeBackup(std::string_view body, bool lax) {
         IAM_RETURN_IF_ERROR(r.String("to", &out->to));
         return OkStatus();
       });
+}
+
+// ------------------------------------------------- token lifecycle
+
+StatusOr<RevokeTokensRequest> DecodeRevokeTokens(std::string_view body,
+                                                 bool lax) {
+  return DecodeBody<RevokeTokensRequest>(
+      body, [&](const Json& j, RevokeTokensRequest* out) {
+        MessageReader r("RevokeTokensReq", lax);
+        IAM_RETURN_IF_ERROR(r.Open(j, {{"values", "values"}}));
+        IAM_RETURN_IF_ERROR(r.Strings("values", &out->values));
+        return OkStatus();
+      });
+}
+
+std::string RevokedJson(size_t revoked, bool pretty) {
+  Json j = Json::object();
+  j["revoked"] = revoked;
+  return Dump(j, pretty);
 }
 
 StatusOr<DecodedCommand> DecodeCommand(RouteId route, std::string_view body,

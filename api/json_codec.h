@@ -211,6 +211,18 @@ struct BackupRequest {
 };
 StatusOr<BackupRequest> DecodeBackup(std::string_view body, bool lax);
 
+// ------------------------------------------------- token lifecycle
+
+// POST /tokens:revoke: {"values": [...]}. The values are secrets: no error
+// message ever quotes one.
+struct RevokeTokensRequest {
+  StringList values;
+};
+StatusOr<RevokeTokensRequest> DecodeRevokeTokens(std::string_view body,
+                                                 bool lax);
+// {"revoked": N}
+std::string RevokedJson(size_t revoked, bool pretty);
+
 // Any write route of the table in one call: the body of a POST/PUT decoded
 // as above with the path's `id` applied, or the Delete* command of a DELETE
 // route (whose body is ignored, as grpc-gateway does). `token_value` is the

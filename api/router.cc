@@ -112,6 +112,10 @@ const std::vector<RouteInfo>& Table() {
          false},
         {R::kMetrics, "Ops/Metrics", "GET", "/metrics", "", "", false, false,
          false},
+        // ------------------------------------ API.md: token lifecycle
+        // Unauthenticated: holding the value is the proof (rate-limited).
+        {R::kRevokeTokens, "Tokens/RevokeTokens", "POST",
+         "/apis/iam/v2/tokens:revoke", "", "", true, false, false},
     };
     return t;
   }();
@@ -134,12 +138,20 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   }
 }
 
+// "{id}", or "{id}:verb" (a parameter followed by a literal suffix, as
+// grpc-gateway's custom methods).
 bool IsParam(std::string_view segment) {
-  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+  return segment.size() >= 2 && segment.front() == '{' &&
+         segment.find('}') != std::string_view::npos;
 }
 
 std::string_view ParamName(std::string_view segment) {
-  return segment.substr(1, segment.size() - 2);
+  return segment.substr(1, segment.find('}') - 1);
+}
+
+// ":verb" of "{id}:verb"; "" for "{id}".
+std::string_view ParamSuffix(std::string_view segment) {
+  return segment.substr(segment.find('}') + 1);
 }
 
 struct CompiledRoute {
@@ -404,11 +416,14 @@ RouteMatch Match(std::string_view method, std::string_view target) {
     for (size_t i = 0; i < segments.size(); ++i) {
       const std::string_view tmpl = route.segments[i];
       if (IsParam(tmpl)) {
-        if (segments[i].empty()) {
+        const std::string_view suffix = ParamSuffix(tmpl);
+        const std::string_view seg = segments[i];
+        if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) {
           path_matches = false;
           break;
         }
-        params[std::string(ParamName(tmpl))] = segments[i];
+        params[std::string(ParamName(tmpl))] =
+            std::string(seg.substr(0, seg.size() - suffix.size()));
       } else if (tmpl != segments[i]) {
         path_matches = false;
         break;
@@ -506,7 +521,10 @@ std::vector<TemplateMatch> MatchTemplates(std::string_view concrete_path) {
     for (size_t i = 0; i < segments.size() && ok; ++i) {
       const std::string_view tmpl = route.segments[i];
       if (IsParam(tmpl)) {
-        tm.params[std::string(ParamName(tmpl))] = std::string(segments[i]);
+        const std::string_view suffix = ParamSuffix(tmpl);
+        ok = segments[i].ends_with(suffix);
+        tm.params[std::string(ParamName(tmpl))] = std::string(
+            segments[i].substr(0, segments[i].size() - suffix.size()));
       } else {
         ok = tmpl == segments[i];
       }

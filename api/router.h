@@ -75,6 +75,9 @@ enum class RouteId {
   kHealthz,
   kReadyz,
   kMetrics,
+  // API.md: token lifecycle
+  kRotateToken,
+  kRevokeTokens,
 };
 
 // One entry of the route table (also the introspection registry, §11).

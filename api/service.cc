@@ -267,7 +267,8 @@ struct Service::Impl {
         projections(projections),
         wrapping_key(keys.wrapping_key),
         digester(keys.pepper),
-        options(options) {
+        options(options),
+        lifecycle(projections, &digester, options.lifecycle, options.clock) {
     feed_thread = std::thread([this] { FeedLoop(); });
   }
 
@@ -294,6 +295,7 @@ struct Service::Impl {
     std::vector<std::pair<std::string, std::string>> key_puts;
     std::vector<std::string> key_deletes;
     int attempt = 0;
+    size_t events = 0;  // of the decision that was appended
   };
 
   void Finish(const CtxPtr& ctx, HttpResponse response) {
@@ -344,6 +346,9 @@ struct Service::Impl {
       default:
         break;
     }
+
+    // Unauthenticated revocation of leaked values (api/lifecycle.h).
+    if (route == RouteId::kRevokeTokens) return Revoke(ctx);
 
     // 2. Body decoding precedes authentication (§1).
     std::optional<Write> write;
@@ -430,6 +435,27 @@ struct Service::Impl {
       }
       backups_running--;
     }).detach();
+  }
+
+  // POST /tokens:revoke: no authentication (holding the value is the
+  // proof); the actor is `revocation`, the source the client address.
+  void Revoke(const CtxPtr& ctx) {
+    Lifecycle::Refusal refusal;
+    RevokeTokens cmd =
+        lifecycle.PrepareRevoke(ctx->req, ctx->neg.lax, &refusal);
+    if (!refusal.status.ok()) {
+      HttpResponse r = ErrorResponse(refusal.status, ctx->neg.pretty);
+      if (refusal.retry_after_seconds > 0) {
+        r.headers.emplace("Retry-After",
+                          std::to_string(refusal.retry_after_seconds));
+      }
+      return Finish(ctx, std::move(r));
+    }
+    ctx->subject = std::string(kRevocationActor);
+    ctx->caller.subjects = {ctx->subject};
+    Write write;
+    write.command = std::move(cmd);
+    StartWrite(ctx, std::move(write));
   }
 
   static bool IsCommandRoute(RouteId r) {
@@ -544,6 +570,7 @@ struct Service::Impl {
     });
     if (!decision.ok()) return Fail(ctx, decision.status());
     if (!precondition.ok()) return Fail(ctx, precondition);
+    write->events = decision->events.size();
     if (decision->events.empty()) {
       return Answer(ctx, *write, projections->last_seq());
     }
@@ -612,6 +639,8 @@ struct Service::Impl {
                   auto it = s.projects.find(id);
                   if (it == s.projects.end()) return false;
                   body = ProjectJson(it->second, pretty);
+                } else if constexpr (std::is_same_v<T, RevokeTokens>) {
+                  body = RevokedJson(write.events, pretty);
                 } else {
                   body = EmptyJson(pretty);  // every delete
                 }
@@ -1101,6 +1130,7 @@ struct Service::Impl {
   std::string wrapping_key;
   eventstore::TokenDigester digester;
   ServiceOptions options;
+  Lifecycle lifecycle;
   Metrics metrics;
   WrappedKeyCache wrapped_keys;
 

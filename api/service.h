@@ -17,6 +17,7 @@
 #include <string>
 
 #include "api/http_types.h"
+#include "api/lifecycle.h"
 #include "core/clock.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
@@ -36,6 +37,10 @@ struct ServiceOptions {
   // wait of a writer among many on the same streams (e.g. token deletes
   // cascading into the same policies).
   int max_retries = 64;
+  // Token lifecycle (API.md): revocation limit, and the clock that expiry,
+  // rotation and rate limits read (null = the system clock).
+  LifecycleOptions lifecycle;
+  const Clock* clock = nullptr;
 };
 
 // The subject of requests arriving on the admin socket (DESIGN.md §6).

@@ -802,6 +802,10 @@ StatusOr<Decision> DecideDeleteProject(const DeleteProject& cmd,
   return Finish(std::move(events), state);
 }
 
+Decision DecisionOf(std::vector<Event> events, const IamState& state) {
+  return Finish(std::move(events), state);
+}
+
 StatusOr<Decision> Decide(const Command& cmd, const IamState& state,
                           const Caller& caller) {
   return std::visit(
@@ -835,6 +839,8 @@ StatusOr<Decision> Decide(const Command& cmd, const IamState& state,
           return DecideCreateProject(c, state, caller);
         } else if constexpr (std::is_same_v<T, UpdateProject>) {
           return DecideUpdateProject(c, state, caller);
+        } else if constexpr (std::is_same_v<T, RevokeTokens>) {
+          return DecideRevokeTokens(c, state, caller);
         } else {
           static_assert(std::is_same_v<T, DeleteProject>);
           return DecideDeleteProject(c, state, caller);

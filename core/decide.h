@@ -27,6 +27,7 @@
 
 #include "core/caller.h"
 #include "core/events.h"
+#include "core/lifecycle.h"
 #include "core/model.h"
 #include "core/status.h"
 
@@ -158,7 +159,8 @@ using Command =
     std::variant<CreateToken, UpdateToken, DeleteToken, CreatePolicy,
                  UpdatePolicy, DeletePolicy, ReplacePolicyMembers,
                  AddPolicyMembers, RemovePolicyMembers, CreateRole, UpdateRole,
-                 DeleteRole, CreateProject, UpdateProject, DeleteProject>;
+                 DeleteRole, CreateProject, UpdateProject, DeleteProject,
+                 RevokeTokens>;
 
 // ---------------------------------------------------------------- decisions
 
@@ -213,6 +215,11 @@ StatusOr<Decision> DecideUpdateProject(const UpdateProject& cmd,
 StatusOr<Decision> DecideDeleteProject(const DeleteProject& cmd,
                                        const IamState& state,
                                        const Caller& caller);
+
+// A decision of `events` with the expected version of every stream they
+// touch (as every Decide* builds it); for decisions outside this file
+// (core/lifecycle.cc).
+Decision DecisionOf(std::vector<Event> events, const IamState& state);
 
 // Dispatches to the Decide* function of the command's type.
 StatusOr<Decision> Decide(const Command& cmd, const IamState& state,

@@ -97,6 +97,9 @@ inline Status UnauthenticatedError(std::string m) {
 inline Status DeadlineExceededError(std::string m) {
   return Status(StatusCode::kDeadlineExceeded, std::move(m));
 }
+inline Status ResourceExhaustedError(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
 
 // Either a value or a non-OK Status. Constructing from an OK Status is a
 // programming error (asserted).

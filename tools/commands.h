@@ -16,6 +16,7 @@ struct ServeFlags {
   std::string tls_key;
   int threads = 1;
   bool show_once = false;
+  std::string revoke_rate_limit = "60/h";  // per client address
 };
 int RunServe(const ServeFlags& flags);
 

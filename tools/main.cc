@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
                    "reveal (Automate-compatible) or show-once")
       ->check(CLI::IsMember({"reveal", "show-once"}))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--revoke-rate-limit", serve.revoke_rate_limit,
+                   "POST /tokens:revoke requests per client address: N/s, "
+                   "N/m, N/h or N/d; 0 = unlimited")
+      ->capture_default_str();
 
   auto* iam_cmd = app.add_subcommand("iam", "IAM administration");
   iam_cmd->require_subcommand(1);

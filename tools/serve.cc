@@ -21,6 +21,12 @@ int RunServe(const ServeFlags& flags) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto revoke_limit = api::ParseRateLimit(flags.revoke_rate_limit);
+  if (!revoke_limit.ok()) {
+    std::fprintf(stderr, "iamledger: --revoke-rate-limit: %s\n",
+                 revoke_limit.status().message().c_str());
+    return 2;
+  }
   api::LedgerOptions lo;
   lo.data_dir = flags.data_dir;
   lo.key_file = flags.key_file;
@@ -33,6 +39,7 @@ int RunServe(const ServeFlags& flags) {
   api::ServiceOptions so;
   so.token_values =
       flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
+  so.lifecycle.revoke_limit = *revoke_limit;
   api::Service service((*ledger)->store(), (*ledger)->projections(),
                        (*ledger)->keys(), so);
   api::HttpServerOptions ho;
