@@ -97,6 +97,8 @@ const std::vector<Expect>& Cases() {
       {"GET", "/healthz", RouteId::kHealthz, "", "", ""},
       {"GET", "/readyz", RouteId::kReadyz, "", "", ""},
       {"GET", "/metrics", RouteId::kMetrics, "", "", ""},
+      {"POST", "/apis/iam/v2/tokens:revoke", RouteId::kRevokeTokens, "", "",
+       ""},
   };
   return cases;
 }
@@ -125,7 +127,9 @@ TEST_CASE("router: table properties") {
     CAPTURE(r.path);
     CHECK(FindRoute(r.id) == &r);
     CHECK(r.has_body == (r.method == "POST" || r.method == "PUT"));
-    const bool iam = r.path.rfind("/apis/iam/v2/", 0) == 0;
+    // POST /tokens:revoke is the one unauthenticated IAM route (API.md).
+    const bool iam = r.path.rfind("/apis/iam/v2/", 0) == 0 &&
+                     r.id != RouteId::kRevokeTokens;
     CHECK(r.authenticated == iam);
     CHECK(r.introspectable == iam);
     CHECK(r.resource.empty() == !iam);

@@ -1439,6 +1439,7 @@ TEST_CASE("decide: Decide dispatches every command") {
       {CreateProject{"x", "X", true}, "ProjectCreated"},
       {UpdateProject{"p1", "X"}, "ProjectRenamed"},
       {DeleteProject{"p1"}, "ProjectDeleted"},
+      {RevokeTokens{"", {"t"}}, "TokenStatusToggled"},
   };
   CHECK(cases.size() == std::variant_size_v<Command>);
   for (const auto& [cmd, type] : cases) {
