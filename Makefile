@@ -6,7 +6,7 @@ LISTEN   ?= 127.0.0.1:8080
 # Builds share the machine's 2 cores: one at a time (see README).
 LOCK     := flock /tmp/iamledger-build.lock
 
-.PHONY: all deps build binary test run bench format clean
+.PHONY: all deps build binary test run bench soak format clean
 
 all: build
 
@@ -36,6 +36,11 @@ bench: build
 	$(BUILD)/tests/bench/authz_bench
 	$(BUILD)/tests/bench/replay_bench
 	tests/bench/http_bench.sh
+
+# The long fault runs (tests/faults; make test runs their short versions):
+# 500 simulated power cuts under 8 writers.
+soak: build
+	IAM_POWER_CYCLES=500 $(BUILD)/tests/faults_tests -tc='power loss: 8*'
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -23,6 +23,8 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   eventstore::StoreOptions store_options;
   store_options.apply_sink = &ledger->projections_;
   store_options.checkpoint_key = ledger->keys_.checkpoint_key;
+  store_options.storage_env = options.storage_env;
+  store_options.sync_writes = options.sync_writes;
   IAM_ASSIGN_OR_RETURN(ledger->store_, eventstore::OpenRocksEventStore(
                                            options.data_dir, store_options));
   // Start from the newest snapshot that still matches the chain, if any;

@@ -21,6 +21,10 @@ struct LedgerOptions {
   // Create the key file when missing (serve does; tools that only read
   // do not).
   bool create_key = true;
+  // Passed to the store (StoreOptions): an injected filesystem (tests), and
+  // the test-only switch that turns syncing off.
+  std::shared_ptr<eventstore::StorageEnv> storage_env;
+  bool sync_writes = true;
 };
 
 // "iamledger.key" in the data directory's parent.

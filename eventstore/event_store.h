@@ -131,6 +131,12 @@ class EventStore {
   virtual Status CreateBackup(const std::string& to_dir);
 };
 
+// An injected filesystem under the RocksDB store: opaque here, defined in
+// eventstore/storage_env.h (which includes RocksDB), so this header stays
+// free of it. Tests put a fault-injecting rocksdb::FileSystem under the real
+// store this way (tests/faults/fault_fs.h).
+class StorageEnv;
+
 struct StoreOptions {
   // Receives every committed event on the writer thread, after its batch is
   // synced and before the append completes. May be null.
@@ -143,6 +149,14 @@ struct StoreOptions {
   uint64_t checkpoint_interval = 1000;
   // Most requests taken into one group commit.
   size_t max_group_requests = 1024;
+  // The filesystem the RocksDB store does all its I/O through; null: the
+  // default (POSIX) one. The checkpoint file beside the data directory is
+  // written with POSIX calls either way.
+  std::shared_ptr<StorageEnv> storage_env;
+  // TEST ONLY, never set in production: false makes the RocksDB store write
+  // without syncing, so appends are acknowledged before they are durable.
+  // The power-loss harness must catch it (tests/faults).
+  bool sync_writes = true;
 };
 
 // Opens (creating if missing) the RocksDB log in `dir`. Refuses to open a log

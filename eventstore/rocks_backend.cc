@@ -12,6 +12,7 @@
 #include "eventstore/format.h"
 #include "eventstore/log_backend.h"
 #include "eventstore/rocks_util.h"
+#include "eventstore/storage_env.h"
 #include "eventstore/store_impl.h"
 
 namespace iam::eventstore {
@@ -19,8 +20,10 @@ namespace {
 
 class RocksBackend final : public LogBackend {
  public:
-  static StatusOr<std::unique_ptr<RocksBackend>> Open(const std::string& dir) {
-    auto backend = std::unique_ptr<RocksBackend>(new RocksBackend(dir));
+  static StatusOr<std::unique_ptr<RocksBackend>> Open(
+      const std::string& dir, const StoreOptions& options) {
+    auto backend = std::unique_ptr<RocksBackend>(
+        new RocksBackend(dir, options.storage_env, options.sync_writes));
     IAM_RETURN_IF_ERROR(backend->Init());
     return backend;
   }
@@ -46,7 +49,7 @@ class RocksBackend final : public LogBackend {
     for (const auto& [k, v] : batch.key_puts) wb.Put(db_.keys(), k, v);
     for (const auto& k : batch.key_deletes) wb.Delete(db_.keys(), k);
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = sync_writes_;
     IAM_RETURN_IF_ERROR(FromRocks(db_.db()->Write(wo, &wb), "write"));
     if (!batch.key_deletes.empty()) ScheduleKeyCompaction();
     return OkStatus();
@@ -106,7 +109,7 @@ class RocksBackend final : public LogBackend {
   }
   Status PutMeta(std::string_view key, std::string_view value) override {
     rocksdb::WriteOptions wo;
-    wo.sync = true;
+    wo.sync = sync_writes_;
     return FromRocks(
         db_.db()->Put(wo, db_.meta(), rocksdb::Slice(key.data(), key.size()),
                       rocksdb::Slice(value.data(), value.size())),
@@ -126,10 +129,13 @@ class RocksBackend final : public LogBackend {
   }
 
  private:
-  explicit RocksBackend(std::string dir) : dir_(std::move(dir)) {}
+  RocksBackend(std::string dir, std::shared_ptr<StorageEnv> env,
+               bool sync_writes)
+      : dir_(std::move(dir)), env_(std::move(env)), sync_writes_(sync_writes) {}
 
   Status Init() {
-    IAM_RETURN_IF_ERROR(db_.Open(dir_, /*read_only=*/false));
+    IAM_RETURN_IF_ERROR(
+        db_.Open(dir_, /*read_only=*/false, env_ ? env_->env() : nullptr));
     auto format = db_.Get(db_.meta(), kMetaFormatKey);
     if (format.ok()) {
       if (*format != kFormatVersion) {
@@ -182,6 +188,9 @@ class RocksBackend final : public LogBackend {
   }
 
   const std::string dir_;
+  // Declared before db_: the database closes before its env goes.
+  const std::shared_ptr<StorageEnv> env_;  // null: the default
+  const bool sync_writes_;                 // false only in tests
   RocksDb db_;
   std::mutex compact_mu_;
   std::condition_variable compact_cv_;
@@ -194,7 +203,7 @@ class RocksBackend final : public LogBackend {
 
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(
     const std::string& dir, StoreOptions options) {
-  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir));
+  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir, options));
   IAM_ASSIGN_OR_RETURN(auto store,
                        StoreImpl::Open(std::move(backend), std::move(options)));
   return std::unique_ptr<EventStore>(std::move(store));

@@ -37,9 +37,11 @@ rocksdb::Options DbOptions() {
   return options;
 }
 
-Status RocksDb::Open(const std::string& dir, bool read_only) {
+Status RocksDb::Open(const std::string& dir, bool read_only,
+                     rocksdb::Env* env) {
   Close();
   rocksdb::Options options = DbOptions();
+  if (env != nullptr) options.env = env;
   statistics_ = rocksdb::CreateDBStatistics();
   options.statistics = statistics_;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {

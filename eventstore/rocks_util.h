@@ -45,8 +45,10 @@ class RocksDb {
   RocksDb& operator=(const RocksDb&) = delete;
 
   // Opens `dir` (creating it unless read_only). A corrupted database is
-  // refused with a message naming `iamledger replay verify`.
-  Status Open(const std::string& dir, bool read_only);
+  // refused with a message naming `iamledger replay verify`. `env` (may be
+  // null: the default) does all file I/O.
+  Status Open(const std::string& dir, bool read_only,
+              rocksdb::Env* env = nullptr);
   void Close();
 
   rocksdb::DB* db() const { return db_.get(); }
