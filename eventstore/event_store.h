@@ -44,6 +44,10 @@ struct AppendRequest {
 struct AppendResult {
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
+  // Cluster mode only: the request's id (EventMetadata::request_id) was
+  // committed before (a retry after an unknown outcome); first/last are the
+  // seqs of that commit and nothing new was written.
+  bool already_committed = false;
 };
 
 using AppendCallback = std::function<void(StatusOr<AppendResult>)>;

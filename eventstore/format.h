@@ -30,6 +30,23 @@
 //   file:   "iamledger-checkpoint v1 <seq> <head hex> <mac hex>\n"
 //   mac = HMAC-SHA256(checkpoint key, "iamledger-checkpoint-v1" ||
 //                     u64be(seq) || head); all zeros when written without key.
+//
+// Cluster mode (DESIGN.md §10): the commit point is etcd, under a prefix
+// P (default "/iamledger/"):
+//
+//   P "head"            -> u64be(seq) || hash (32): the chain head
+//   P "leader"          -> node name "\n" advertise URL; put with the
+//                          leader's lease (its create_revision fences
+//                          every commit)
+//   P "batch/" + u64be(first seq)
+//                       -> one group commit, encoded:
+//        "IAMB1" || u32be(n) || n * (u64be(seq) || lp(envelope))
+//                || u32be(k) || k * (lp(key) || lp(wrapped data key))
+//                || u32be(d) || d * lp(deleted key)
+//        the envelopes are the exact bytes of the local `events` family
+//        (same hash chain); the keys are the `keys` family's writes.
+//   P "applied/" + node -> u64be(seq the node has applied); put with the
+//                          node's lease, so a stopped node drops out
 #ifndef IAMLEDGER_EVENTSTORE_FORMAT_H_
 #define IAMLEDGER_EVENTSTORE_FORMAT_H_
 
@@ -64,6 +81,8 @@ inline std::string EncodeSeqKey(uint64_t seq) {
   }
   return key;
 }
+
+inline constexpr std::string_view kBatchMagic = "IAMB1";
 
 // False when `key` is not 8 bytes.
 inline bool DecodeSeqKey(std::string_view key, uint64_t* seq) {

@@ -201,11 +201,16 @@ class RocksBackend final : public LogBackend {
 
 }  // namespace
 
+StatusOr<std::unique_ptr<StoreImpl>> OpenRocksStoreImpl(
+    const std::string& dir, StoreOptions options, CommitPoint* commit_point) {
+  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir, options));
+  return StoreImpl::Open(std::move(backend), std::move(options), commit_point);
+}
+
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(
     const std::string& dir, StoreOptions options) {
-  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir, options));
   IAM_ASSIGN_OR_RETURN(auto store,
-                       StoreImpl::Open(std::move(backend), std::move(options)));
+                       OpenRocksStoreImpl(dir, std::move(options), nullptr));
   return std::unique_ptr<EventStore>(std::move(store));
 }
 

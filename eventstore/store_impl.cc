@@ -27,14 +27,20 @@ StatusOr<RecordedEvent> ReadOne(const LogBackend& backend, uint64_t seq) {
 
 }  // namespace
 
-StoreImpl::StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options)
-    : backend_(std::move(backend)), options_(std::move(options)) {}
+StoreImpl::StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options,
+                     CommitPoint* commit_point)
+    : backend_(std::move(backend)),
+      options_(std::move(options)),
+      commit_point_(commit_point) {}
 
 StatusOr<std::unique_ptr<StoreImpl>> StoreImpl::Open(
-    std::unique_ptr<LogBackend> backend, StoreOptions options) {
+    std::unique_ptr<LogBackend> backend, StoreOptions options,
+    CommitPoint* commit_point) {
   std::unique_ptr<StoreImpl> store(
-      new StoreImpl(std::move(backend), std::move(options)));
+      new StoreImpl(std::move(backend), std::move(options), commit_point));
   IAM_RETURN_IF_ERROR(store->Recover());
+  if (commit_point != nullptr)
+    IAM_RETURN_IF_ERROR(store->IndexRecentRequests());
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
   return store;
 }
@@ -105,6 +111,27 @@ void StoreImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   done(UnavailableError("the event store is closed"));
 }
 
+void StoreImpl::ReplicateAsync(CommitBatch batch,
+                               std::function<void(Status)> done) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (!stopping_) {
+      Pending p;
+      p.replicated = std::make_unique<CommitBatch>(std::move(batch));
+      p.replicated_done = std::move(done);
+      queue_.push_back(std::move(p));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(UnavailableError("the event store is closed"));
+}
+
+ChainHead StoreImpl::Head() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return ChainHead{last_seq_, head_};
+}
+
 void StoreImpl::WriterLoop() {
   for (;;) {
     std::deque<Pending> group;
@@ -112,14 +139,186 @@ void StoreImpl::WriterLoop() {
       std::unique_lock<std::mutex> lock(queue_mu_);
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is done
-      size_t n = std::min(queue_.size(), options_.max_group_requests);
-      for (size_t i = 0; i < n; ++i) {
+      // A replicated batch goes alone; appends group up to the next one.
+      if (queue_.front().replicated) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
+      } else {
+        size_t n = std::min(queue_.size(), options_.max_group_requests);
+        for (size_t i = 0; i < n && !queue_.front().replicated; ++i) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
+    }
+    if (group.front().replicated) {
+      Status s = WriteError();
+      if (s.ok()) s = Ingest(*group.front().replicated);
+      group.front().replicated_done(s);
+      continue;
     }
     CommitGroup(group);
   }
+}
+
+const AppendResult* StoreImpl::FindCommittedRequest(
+    const std::string& id) const {
+  auto it = committed_requests_.find(id);
+  return it == committed_requests_.end() ? nullptr : &it->second;
+}
+
+void StoreImpl::RememberRequests(const std::vector<RecordedEvent>& recorded) {
+  if (commit_point_ == nullptr) return;
+  constexpr size_t kRemember = 100000;
+  for (const auto& rec : recorded) {
+    const std::string& id = rec.meta.request_id;
+    if (id.empty()) continue;
+    auto [it, inserted] =
+        committed_requests_.try_emplace(id, AppendResult{rec.seq, rec.seq});
+    if (inserted) {
+      committed_order_.push_back(id);
+    } else if (it->second.last_seq + 1 == rec.seq) {
+      it->second.last_seq = rec.seq;  // the same append, one more event
+    }
+  }
+  while (committed_order_.size() > kRemember) {
+    committed_requests_.erase(committed_order_.front());
+    committed_order_.pop_front();
+  }
+}
+
+Status StoreImpl::IndexRecentRequests() {
+  class Collect final : public EventSink {
+   public:
+    explicit Collect(StoreImpl* s) : s_(s) {}
+    Status Apply(const RecordedEvent& e) override {
+      one_[0] = e;
+      s_->RememberRequests(one_);
+      return OkStatus();
+    }
+
+   private:
+    StoreImpl* s_;
+    std::vector<RecordedEvent> one_ = std::vector<RecordedEvent>(1);
+  } collect(this);
+  const uint64_t from = last_seq_ > 20000 ? last_seq_ - 20000 : 1;
+  return ReadFrom(from, &collect, last_seq_);
+}
+
+void StoreImpl::Publish(
+    uint64_t seq, const Hash& head, Micros recorded_at,
+    const std::unordered_map<std::string, uint64_t>& touched,
+    const std::vector<RecordedEvent>& recorded, uint64_t appends) {
+  const uint64_t before = last_seq_;
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    last_seq_ = seq;
+    head_ = head;
+    last_recorded_at_ = std::max(last_recorded_at_, recorded_at);
+    for (auto& [stream, version] : touched) stream_versions_[stream] = version;
+    stats_.groups++;
+    stats_.events += recorded.size();
+    stats_.appends += appends;
+  }
+  RememberRequests(recorded);
+  if (options_.apply_sink != nullptr) {
+    for (const auto& rec : recorded) {
+      Status applied = options_.apply_sink->Apply(rec);
+      if (!applied.ok()) {
+        // Durable but not applied: stop writing rather than diverge.
+        std::lock_guard<std::mutex> lock(state_mu_);
+        write_error_ = InternalError("applying seq " + SeqText(rec.seq) +
+                                     " failed: " + applied.message());
+        break;
+      }
+    }
+  }
+  new_events_cv_.notify_all();
+  const uint64_t interval = std::max<uint64_t>(options_.checkpoint_interval, 1);
+  if (seq / interval > before / interval) {
+    Status cp = WriteCheckpoint();
+    if (!cp.ok()) {
+      std::lock_guard<std::mutex> lock(state_mu_);
+      write_error_ = cp;
+    }
+  }
+}
+
+Status StoreImpl::Ingest(const CommitBatch& in) {
+  if (in.events.empty()) {
+    return InvalidArgumentError("a replicated batch needs events");
+  }
+  const uint64_t first = in.events.front().first;
+  const uint64_t last = in.events.back().first;
+  if (last <= last_seq_) {
+    // Already here (the leader's own commit, seen again through the watch):
+    // it must be the same event.
+    IAM_ASSIGN_OR_RETURN(RecordedEvent theirs,
+                         DecodeRecordedEvent(last, in.events.back().second));
+    Hash ours = head_;
+    if (last != last_seq_) {
+      IAM_ASSIGN_OR_RETURN(RecordedEvent local, ReadOne(*backend_, last));
+      ours = local.hash;
+    }
+    if (theirs.hash != ours) {
+      return DataLossError("seq " + SeqText(last) +
+                           ": fork: the cluster's event differs from this "
+                           "node's log");
+    }
+    return OkStatus();
+  }
+  if (first != last_seq_ + 1) {
+    return DataLossError(
+        "seq " + SeqText(last_seq_ + 1) +
+        ": missing from the cluster log (the next batch starts at seq " +
+        SeqText(first) + ")");
+  }
+  std::unordered_map<std::string, uint64_t> touched;
+  auto version_of = [&](const std::string& stream) -> uint64_t {
+    if (auto it = touched.find(stream); it != touched.end()) return it->second;
+    auto it = stream_versions_.find(stream);
+    return it == stream_versions_.end() ? 0 : it->second;
+  };
+  CommitBatch local;
+  std::vector<RecordedEvent> recorded;
+  recorded.reserve(in.events.size());
+  Hash prev = head_;
+  uint64_t expected = first;
+  for (const auto& [seq, bytes] : in.events) {
+    if (seq != expected) {
+      return DataLossError("seq " + SeqText(expected) +
+                           ": missing from its batch (found seq " +
+                           SeqText(seq) + ")");
+    }
+    IAM_ASSIGN_OR_RETURN(RecordedEvent rec, DecodeRecordedEvent(seq, bytes));
+    if (rec.prev_hash != prev) {
+      return DataLossError("seq " + SeqText(seq) +
+                           ": prev_hash is not the hash of seq " +
+                           SeqText(seq - 1) + " on this node (a fork)");
+    }
+    if (rec.stream_version != version_of(rec.stream) + 1) {
+      return DataLossError("seq " + SeqText(seq) + ": stream " + rec.stream +
+                           " version " + SeqText(rec.stream_version) +
+                           " does not follow " +
+                           SeqText(version_of(rec.stream)));
+    }
+    touched[rec.stream] = rec.stream_version;
+    prev = rec.hash;
+    ++expected;
+    local.events.emplace_back(seq, bytes);
+    recorded.push_back(std::move(rec));
+  }
+  local.stream_heads.assign(touched.begin(), touched.end());
+  local.key_puts = in.key_puts;
+  local.key_deletes = in.key_deletes;
+  if (Status s = backend_->Commit(local); !s.ok()) {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    write_error_ = s;
+    return s;
+  }
+  Publish(last, prev, recorded.back().recorded_at, touched, recorded,
+          /*appends=*/0);
+  return WriteError();
 }
 
 void StoreImpl::CommitGroup(std::deque<Pending>& group) {
@@ -136,59 +335,115 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
 
   // Only this thread changes the committed state, so it may read it
   // without the lock; it publishes under the lock after the sync.
-  const Micros now = std::max(options_.clock->Now(), last_recorded_at_);
-  uint64_t seq = last_seq_;
-  Hash head = head_;
-  std::unordered_map<std::string, uint64_t> touched;  // stream -> version
-  auto version_of = [&](const std::string& stream) -> uint64_t {
-    if (auto it = touched.find(stream); it != touched.end()) return it->second;
-    auto it = stream_versions_.find(stream);
-    return it == stream_versions_.end() ? 0 : it->second;
-  };
+  // In cluster mode a group whose commit found the cluster's head moved on
+  // takes in what it missed and is built again on the new head (the
+  // requests' stream expectations decide again), a few times at most; the
+  // requests keep their events until then.
+  const bool cluster = commit_point_ != nullptr;
+  constexpr int kClusterRounds = 8;
+  for (int round = 0;; ++round) {
+    results.clear();
+    const Micros now = std::max(options_.clock->Now(), last_recorded_at_);
+    uint64_t seq = last_seq_;
+    Hash head = head_;
+    std::unordered_map<std::string, uint64_t> touched;  // stream -> version
+    auto version_of = [&](const std::string& stream) -> uint64_t {
+      if (auto it = touched.find(stream); it != touched.end())
+        return it->second;
+      auto it = stream_versions_.find(stream);
+      return it == stream_versions_.end() ? 0 : it->second;
+    };
 
-  CommitBatch batch;
-  std::vector<RecordedEvent> recorded;
-  for (auto& p : group) {
-    AppendRequest& req = p.request;
-    if (req.events.empty()) {
-      results.emplace_back(InvalidArgumentError("an append needs events"));
-      continue;
+    CommitBatch batch;
+    std::vector<RecordedEvent> recorded;
+    uint64_t appends = 0;
+    for (auto& p : group) {
+      AppendRequest& req = p.request;
+      if (req.events.empty()) {
+        results.emplace_back(InvalidArgumentError("an append needs events"));
+        continue;
+      }
+      if (cluster) {
+        if (const AppendResult* done =
+                FindCommittedRequest(req.meta.request_id)) {
+          AppendResult again = *done;
+          again.already_committed = true;
+          results.emplace_back(again);
+          continue;
+        }
+      }
+      Status conflict;
+      for (const auto& e : req.expected) {
+        uint64_t actual = version_of(e.stream);
+        if (e.version != kAnyVersion && e.version != actual) {
+          conflict = AbortedError("stream " + e.stream + " is at version " +
+                                  SeqText(actual) + ", expected " +
+                                  SeqText(e.version));
+          break;
+        }
+      }
+      if (!conflict.ok()) {
+        results.emplace_back(conflict);
+        continue;
+      }
+      AppendResult result{seq + 1, seq + req.events.size()};
+      for (auto& event : req.events) {
+        RecordedEvent rec;
+        rec.seq = ++seq;
+        rec.recorded_at = now;
+        rec.meta = req.meta;
+        rec.stream = StreamOf(event);
+        rec.stream_version = version_of(rec.stream) + 1;
+        touched[rec.stream] = rec.stream_version;
+        rec.prev_hash = head;
+        rec.event = cluster ? event : std::move(event);
+        batch.events.emplace_back(rec.seq, EncodeRecordedEvent(&rec));
+        head = rec.hash;
+        recorded.push_back(std::move(rec));
+      }
+      if (cluster) {
+        batch.key_puts.insert(batch.key_puts.end(), req.key_puts.begin(),
+                              req.key_puts.end());
+        batch.key_deletes.insert(batch.key_deletes.end(),
+                                 req.key_deletes.begin(),
+                                 req.key_deletes.end());
+      } else {
+        for (auto& kv : req.key_puts) batch.key_puts.push_back(std::move(kv));
+        for (auto& k : req.key_deletes)
+          batch.key_deletes.push_back(std::move(k));
+      }
+      results.emplace_back(result);
+      ++appends;
     }
-    Status conflict;
-    for (const auto& e : req.expected) {
-      uint64_t actual = version_of(e.stream);
-      if (e.version != kAnyVersion && e.version != actual) {
-        conflict =
-            AbortedError("stream " + e.stream + " is at version " +
-                         SeqText(actual) + ", expected " + SeqText(e.version));
+    if (batch.events.empty()) break;
+
+    if (cluster) {
+      CommitOutcome outcome = commit_point_->Commit(
+          ChainHead{last_seq_, head_}, ChainHead{seq, head}, batch);
+      if (!outcome.status.ok()) {
+        Status taken;
+        for (const auto& missed : outcome.missed) {
+          taken = Ingest(missed);
+          if (!taken.ok()) break;
+        }
+        if (!taken.ok()) {
+          std::lock_guard<std::mutex> lock(state_mu_);
+          if (write_error_.ok()) write_error_ = taken;
+        }
+        if (taken.ok() && outcome.status.code() == StatusCode::kAborted &&
+            round + 1 < kClusterRounds) {
+          continue;  // build the group again on the new head
+        }
+        const Status& why = taken.ok() ? outcome.status : taken;
+        for (auto& r : results) {
+          if (r.ok() && !r->already_committed) {
+            r = UnavailableError("not committed: " + why.message());
+          }
+        }
         break;
       }
     }
-    if (!conflict.ok()) {
-      results.emplace_back(conflict);
-      continue;
-    }
-    AppendResult result{seq + 1, seq + req.events.size()};
-    for (auto& event : req.events) {
-      RecordedEvent rec;
-      rec.seq = ++seq;
-      rec.recorded_at = now;
-      rec.meta = req.meta;
-      rec.stream = StreamOf(event);
-      rec.stream_version = version_of(rec.stream) + 1;
-      touched[rec.stream] = rec.stream_version;
-      rec.prev_hash = head;
-      rec.event = std::move(event);
-      batch.events.emplace_back(rec.seq, EncodeRecordedEvent(&rec));
-      head = rec.hash;
-      recorded.push_back(std::move(rec));
-    }
-    for (auto& kv : req.key_puts) batch.key_puts.push_back(std::move(kv));
-    for (auto& k : req.key_deletes) batch.key_deletes.push_back(std::move(k));
-    results.emplace_back(result);
-  }
 
-  if (!batch.events.empty()) {
     batch.stream_heads.assign(touched.begin(), touched.end());
     Status s = backend_->Commit(batch);
     if (!s.ok()) {
@@ -197,44 +452,13 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
         write_error_ = s;
       }
       for (auto& r : results) {
-        if (r.ok()) r = UnavailableError("write failed: " + s.message());
+        if (r.ok() && !r->already_committed)
+          r = UnavailableError("write failed: " + s.message());
       }
     } else {
-      const uint64_t before = last_seq_;
-      {
-        std::lock_guard<std::mutex> lock(state_mu_);
-        last_seq_ = seq;
-        head_ = head;
-        last_recorded_at_ = now;
-        for (auto& [stream, version] : touched)
-          stream_versions_[stream] = version;
-        stats_.groups++;
-        stats_.events += recorded.size();
-        for (auto& r : results) stats_.appends += r.ok() ? 1 : 0;
-      }
-      if (options_.apply_sink != nullptr) {
-        for (const auto& rec : recorded) {
-          Status applied = options_.apply_sink->Apply(rec);
-          if (!applied.ok()) {
-            // Durable but not applied: stop writing rather than diverge.
-            std::lock_guard<std::mutex> lock(state_mu_);
-            write_error_ = InternalError("applying seq " + SeqText(rec.seq) +
-                                         " failed: " + applied.message());
-            break;
-          }
-        }
-      }
-      new_events_cv_.notify_all();
-      const uint64_t interval =
-          std::max<uint64_t>(options_.checkpoint_interval, 1);
-      if (seq / interval > before / interval) {
-        Status cp = WriteCheckpoint();
-        if (!cp.ok()) {
-          std::lock_guard<std::mutex> lock(state_mu_);
-          write_error_ = cp;
-        }
-      }
+      Publish(seq, head, now, touched, recorded, appends);
     }
+    break;
   }
   for (size_t i = 0; i < group.size(); ++i)
     group[i].done(std::move(results[i]));

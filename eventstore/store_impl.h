@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "eventstore/commit_point.h"
 #include "eventstore/event_store.h"
 #include "eventstore/log_backend.h"
 
@@ -20,8 +21,13 @@ class StoreImpl final : public EventStore {
  public:
   // Recovers the head (last seq and hash, verified), the stream versions and
   // the checkpoints from `backend`, then starts the writer thread.
+  // With a `commit_point` (cluster mode; it must outlive the store) every
+  // group is committed there first and only then locally, and request ids
+  // already committed are answered with their earlier result
+  // (AppendResult::already_committed) instead of being written again.
   static StatusOr<std::unique_ptr<StoreImpl>> Open(
-      std::unique_ptr<LogBackend> backend, StoreOptions options);
+      std::unique_ptr<LogBackend> backend, StoreOptions options,
+      CommitPoint* commit_point = nullptr);
   ~StoreImpl() override;
 
   void AppendAsync(AppendRequest request, AppendCallback done) override;
@@ -42,22 +48,54 @@ class StoreImpl final : public EventStore {
 
   LogBackend* backend() { return backend_.get(); }
 
+  // Cluster mode: takes in a batch committed elsewhere (by the leader), in
+  // log order, on the writer thread: every envelope verified (Verifier,
+  // hash, seq right after the local head, prev_hash == the local head,
+  // stream versions), then written locally, applied and published like a
+  // local commit. A batch the log already holds is checked against it and
+  // skipped. `done` gets kDataLoss "seq N: ..." for a gap, a fork or a bad
+  // envelope (then the store stops writing: sticky), or OK.
+  void ReplicateAsync(CommitBatch batch, std::function<void(Status)> done);
+
+  // The chain head (last seq and its hash).
+  ChainHead Head() const;
+
  private:
   struct Pending {
     AppendRequest request;
     AppendCallback done;
+    // A replicated batch instead of an append (ReplicateAsync).
+    std::unique_ptr<CommitBatch> replicated;
+    std::function<void(Status)> replicated_done;
   };
 
-  StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options);
+  StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options,
+            CommitPoint* commit_point);
   Status Recover();
+  // Cluster mode: remembers the request ids of the newest events.
+  Status IndexRecentRequests();
   void WriterLoop();
   void CommitGroup(std::deque<Pending>& group);
+  Status Ingest(const CommitBatch& batch);
+  // After a durable local commit of `recorded` (seq .. through `seq`, head
+  // `head`): publish the state, apply, checkpoint. Writer thread only.
+  void Publish(uint64_t seq, const Hash& head, Micros recorded_at,
+               const std::unordered_map<std::string, uint64_t>& touched,
+               const std::vector<RecordedEvent>& recorded, uint64_t appends);
+  void RememberRequests(const std::vector<RecordedEvent>& recorded);
+  const AppendResult* FindCommittedRequest(const std::string& id) const;
   // Checkpoints the current head unless a checkpoint covers it already.
   // Safe from any thread (the writer, Close, CreateBackup).
   Status WriteCheckpoint();
 
   const std::unique_ptr<LogBackend> backend_;
   const StoreOptions options_;
+  CommitPoint* const commit_point_;
+
+  // Cluster mode: request id -> its commit, for the newest requests
+  // (writer thread only).
+  std::unordered_map<std::string, AppendResult> committed_requests_;
+  std::deque<std::string> committed_order_;
 
   // Queue between appenders and the writer thread.
   std::mutex queue_mu_;
@@ -83,6 +121,10 @@ class StoreImpl final : public EventStore {
   StoreStats stats_;
   bool closed_ = false;
 };
+
+// The RocksDB log in `dir` over StoreImpl (rocks_backend.cc).
+StatusOr<std::unique_ptr<StoreImpl>> OpenRocksStoreImpl(
+    const std::string& dir, StoreOptions options, CommitPoint* commit_point);
 
 }  // namespace iam::eventstore
 

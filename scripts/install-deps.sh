@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config
       librocksdb-dev libflatbuffers-dev flatbuffers-compiler
       libboost1.81-dev libboost-system1.81-dev nlohmann-json3-dev libssl-dev
-      doctest-dev libcli11-dev libspdlog-dev curl python3)
+      doctest-dev libcli11-dev libspdlog-dev curl python3
+      libcurl4-openssl-dev etcd-server etcd-client)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx wrk); fi
 missing=()
 for p in "${pkgs[@]}"; do

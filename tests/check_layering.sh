@@ -7,7 +7,9 @@
 #   RocksDB and FlatBuffers only in eventstore/ (and tests/benchmarks);
 #   Boost only in api/ (and tools/);
 #   public headers of eventstore/ mention neither RocksDB nor FlatBuffers,
-#   except rocks_util.h which is internal.
+#   except rocks_util.h which is internal;
+#   libcurl only in eventstore/etcd_client.cc (etcd) and api/forward.cc
+#   (writes forwarded to the cluster's leader); no header includes it.
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -29,8 +31,12 @@ done
 for f in $(ls core/* projections/* eventstore/* 2>/dev/null | grep -E '\.(h|cc)$'); do
   grep -nE '^#include <boost/' "$f" && bad "$f includes Boost outside api/"
 done
-for f in eventstore/event_store.h eventstore/crypto.h; do
-  grep -nE '^#include <(rocksdb|flatbuffers)/' "$f" && bad "$f (a public header) includes RocksDB/FlatBuffers"
+for f in $(ls core/* projections/* eventstore/* api/* tools/* 2>/dev/null | grep -E '\.(h|cc)$'); do
+  case "$f" in eventstore/etcd_client.cc|api/forward.cc) continue ;; esac
+  grep -nE '^#include <curl/' "$f" && bad "$f includes libcurl outside etcd_client.cc and forward.cc"
+done
+for f in eventstore/event_store.h eventstore/crypto.h eventstore/cluster.h eventstore/etcd_client.h; do
+  grep -nE '^#include <(rocksdb|flatbuffers|curl|nlohmann|boost)/' "$f" && bad "$f (a public header) includes RocksDB/FlatBuffers/curl/JSON/Boost"
 done
 for f in api/*.h; do
   grep -nE '^#include <(boost|nlohmann)/' "$f" && bad "$f (a header) includes Boost or nlohmann"

@@ -160,8 +160,11 @@ bool TryComplete(const std::string& raw, bool eof, Response* r) {
 // The child gets SIGTERM when the test process dies (PR_SET_PDEATHSIG), so an
 // aborted test run leaves no server behind. Call from the main thread (the
 // death signal follows the thread that forked).
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
+}  // namespace
+
+pid_t SpawnProcess(const std::vector<std::string>& args,
+                   const std::string& out_path, const std::string& err_path,
+                   int death_signal) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -178,7 +181,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
     pid = ::fork();
     if (pid == 0) {
       // Child: async-signal-safe calls only.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::prctl(PR_SET_PDEATHSIG, death_signal);
       if (::getppid() != parent) ::_exit(127);
       sigset_t none;
       sigemptyset(&none);
@@ -195,6 +198,13 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
   if (out >= 0) ::close(out);
   if (err >= 0 && err != out) ::close(err);
   return pid;
+}
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
+  return SpawnProcess(args, out_path, err_path, SIGTERM);
 }
 
 int DecodeWaitStatus(int status) {
@@ -499,7 +509,7 @@ bool Server::Start(const std::vector<std::string>& extra_args) {
   const size_t log_start = log().size();
   std::vector<std::string> argv{IAM_BINARY, "serve",      "--data-dir",
                                 data_dir_,  "--key-file", key_file_,
-                                "--listen", "127.0.0.1:0"};
+                                "--listen", listen_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   port_ = 0;
   pid_ = Spawn(argv, log_path_, log_path_);
@@ -516,6 +526,7 @@ bool Server::Start(const std::vector<std::string>& extra_args) {
       if (text.size() >= log_start)
         port_ = LoggedPort(std::string_view(text).substr(log_start));
     }
+    if (port_ != 0 && !wait_ready_) return true;
     if (port_ != 0 &&
         Http(tcp(), "GET", "/readyz", {}, {}, milliseconds(1000)).status ==
             200) {
@@ -525,6 +536,30 @@ bool Server::Start(const std::vector<std::string>& extra_args) {
   }
   Stop();
   return false;
+}
+
+void Server::Reap() {
+  if (pid_ <= 0) return;
+  int code = 0;
+  WaitFor(pid_, milliseconds(10000), &code);
+  pid_ = -1;
+}
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
 }
 
 int Server::Stop(milliseconds timeout) {

@@ -167,6 +167,16 @@ struct Api {
 // aborted test run leaves no server or command behind: start them from the
 // main thread (the death signal follows the thread that forked).
 
+// Forks and execs `args` (argv[0] an absolute path) with stdin /dev/null,
+// stdout and stderr appended to the files; the child gets `death_signal`
+// when the calling thread dies. -1 on failure.
+pid_t SpawnProcess(const std::vector<std::string>& args,
+                   const std::string& out_path, const std::string& err_path,
+                   int death_signal);
+
+// A loopback TCP port that was free a moment ago (bound and released).
+uint16_t FreePort();
+
 // The outcome of running the binary as a command.
 struct CommandResult {
   int exit_code = -1;  // -signal when killed by a signal
@@ -204,6 +214,13 @@ class Server {
   int Stop(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
   bool Running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // The --listen address of the next Start (default 127.0.0.1:0).
+  void set_listen(std::string listen) { listen_ = std::move(listen); }
+  // Whether Start waits for /readyz 200 (default) or only for the port.
+  void set_wait_ready(bool wait) { wait_ready_ = wait; }
+  // Forgets a process the caller killed and reaped itself... or reaps it.
+  void Reap();
   // True if the process is still alive (reaps it when it exited).
   bool Alive();
 
@@ -225,6 +242,8 @@ class Server {
   std::string log_path_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  std::string listen_ = "127.0.0.1:0";
+  bool wait_ready_ = true;
 };
 
 }  // namespace iam::testutil
