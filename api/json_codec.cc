@@ -82,6 +82,13 @@ class TokenWriter {
     Item();
     out_.append(b ? "true" : "false");
   }
+  // expires_at, last_used_at: whole seconds as Time(), else with the
+  // microseconds (a client may set a fractional expiry).
+  void ExactTime(Micros t) {
+    if (t % 1'000'000 == 0) return Time(t);
+    Item();
+    String(FormatRfc3339(t, /*seconds_only=*/false));
+  }
   // created_at / updated_at: FormatRfc3339(t, seconds_only=true).
   void Time(Micros t) {
     Item();
@@ -187,8 +194,10 @@ class TokenWriter {
   bool after_key_ = false;
 };
 
-// A token as Automate shows it, fields in proto order.
-void WriteToken(TokenWriter& w, const Token& t, std::string_view value) {
+// A token as Automate shows it, fields in proto order; then the lifecycle
+// fields of API.md, only when set.
+void WriteToken(TokenWriter& w, const Token& t, std::string_view value,
+                Micros last_used_at) {
   w.BeginObject();
   w.Key("id");
   w.Value(t.id);
@@ -206,6 +215,14 @@ void WriteToken(TokenWriter& w, const Token& t, std::string_view value) {
   w.BeginArray();
   for (const std::string& p : t.projects) w.Value(p);
   w.EndArray();
+  if (t.expires_at != 0) {
+    w.Key("expires_at");
+    w.ExactTime(t.expires_at);
+  }
+  if (last_used_at != 0) {
+    w.Key("last_used_at");
+    w.ExactTime(last_used_at);
+  }
   w.EndObject();
 }
 
@@ -259,6 +276,9 @@ Json EventData(const Event& event) {
                    j["name"] = e.name;
                    j["active"] = e.active;
                    j["projects"] = StringArray(e.projects);
+                   if (e.expires_at != 0) {
+                     j["expires_at"] = FormatRfc3339(e.expires_at);
+                   }
                  },
                  [&](const TokenRenamed& e) {
                    j["id"] = e.id;
@@ -322,6 +342,16 @@ Json EventData(const Event& event) {
                    j["name"] = e.name;
                  },
                  [&](const ProjectDeleted& e) { j["id"] = e.id; },
+                 [&](const TokenExpirySet& e) {
+                   j["id"] = e.id;
+                   j["expires_at"] =
+                       e.expires_at == 0 ? "" : FormatRfc3339(e.expires_at);
+                 },
+                 [&](const TokenRotated& e) {  // never the digest or value
+                   j["id"] = e.id;
+                   j["previous_value_expires_at"] =
+                       FormatRfc3339(e.previous_value_expires_at);
+                 },
              },
              event);
   return j;
@@ -535,6 +565,27 @@ class MessageReader {
       }
     }
     return WrongType(*e, "an integer");
+  }
+
+  // expires_at: an RFC 3339 time, or "" (kClearExpiry); absent or null ->
+  // nullopt.
+  Status Expiry(std::string_view field, std::optional<Micros>* out) const {
+    std::optional<std::string> text;
+    IAM_RETURN_IF_ERROR(OptionalString(field, &text));
+    if (!text) return OkStatus();
+    if (text->empty()) {
+      *out = kClearExpiry;
+      return OkStatus();
+    }
+    auto t = ParseRfc3339(*text);
+    if (!t.ok()) {
+      return InvalidArgumentError("invalid value for field \"" +
+                                  std::string(field) + "\" in " + message_ +
+                                  ": expected an RFC 3339 time such as "
+                                  "2026-12-31T23:59:59Z, or \"\"");
+    }
+    *out = *t;
+    return OkStatus();
   }
 
   // google.protobuf.BoolValue: absent or null -> nullopt.
@@ -808,11 +859,24 @@ std::string_view EffectName(Effect effect) {
   return effect == Effect::kDeny ? "DENY" : "ALLOW";
 }
 
-std::string TokenJson(const Token& token, std::string_view value, bool pretty) {
+std::string TokenJson(const Token& token, std::string_view value, bool pretty,
+                      Micros last_used_at) {
   TokenWriter w(pretty);
   w.BeginObject();
   w.Key("token");
-  WriteToken(w, token, value);
+  WriteToken(w, token, value, last_used_at);
+  w.EndObject();
+  return w.Take();
+}
+
+std::string RotatedTokenJson(const Token& token, std::string_view value,
+                             bool pretty, Micros last_used_at) {
+  TokenWriter w(pretty);
+  w.BeginObject();
+  w.Key("token");
+  WriteToken(w, token, value, last_used_at);
+  w.Key("previous_value_expires_at");
+  w.ExactTime(token.previous_value_expires_at);
   w.EndObject();
   return w.Take();
 }
@@ -824,7 +888,7 @@ std::string TokenListJson(const std::vector<TokenWithValue>& tokens,
   w.Key("tokens");
   w.BeginArray();
   for (const TokenWithValue& t : tokens) {
-    if (t.token != nullptr) WriteToken(w, *t.token, t.value);
+    if (t.token != nullptr) WriteToken(w, *t.token, t.value, t.last_used_at);
   }
   w.EndArray();
   w.EndObject();
@@ -949,13 +1013,14 @@ StatusOr<CreateTokenRequest> DecodeCreateToken(std::string_view body,
                                        {"name", "name"},
                                        {"active", "active"},
                                        {"value", "value"},
-                                       {"projects", "projects"}}));
+                                       {"projects", "projects"},
+                                       {"expires_at", "expiresAt"}}));
         IAM_RETURN_IF_ERROR(r.String("id", &out->cmd.id));
         IAM_RETURN_IF_ERROR(r.String("name", &out->cmd.name));
         IAM_RETURN_IF_ERROR(r.OptionalBool("active", &out->cmd.active));
         IAM_RETURN_IF_ERROR(r.String("value", &out->value));
         IAM_RETURN_IF_ERROR(r.Strings("projects", &out->cmd.projects));
-        return OkStatus();
+        return r.Expiry("expires_at", &out->cmd.expires_at);
       });
 }
 
@@ -966,11 +1031,13 @@ StatusOr<UpdateToken> DecodeUpdateToken(std::string_view body, bool lax,
     IAM_RETURN_IF_ERROR(r.Open(j, {{"id", "id"},
                                    {"name", "name"},
                                    {"active", "active"},
-                                   {"projects", "projects"}}));
+                                   {"projects", "projects"},
+                                   {"expires_at", "expiresAt"}}));
     IAM_RETURN_IF_ERROR(r.String("id", &out->id));
     IAM_RETURN_IF_ERROR(r.String("name", &out->name));
     IAM_RETURN_IF_ERROR(r.OptionalBool("active", &out->active));
     IAM_RETURN_IF_ERROR(r.Strings("projects", &out->projects));
+    IAM_RETURN_IF_ERROR(r.Expiry("expires_at", &out->expires_at));
     out->id = std::string(path_id);
     return OkStatus();
   });
@@ -1136,6 +1203,19 @@ StatusOr<RevokeTokensRequest> DecodeRevokeTokens(std::string_view body,
       });
 }
 
+StatusOr<RotateTokenRequest> DecodeRotateToken(std::string_view body, bool lax,
+                                               std::string_view path_id) {
+  return DecodeBody<RotateTokenRequest>(body, [&](const Json& j,
+                                                  RotateTokenRequest* out) {
+    MessageReader r("RotateTokenReq", lax);
+    IAM_RETURN_IF_ERROR(
+        r.Open(j, {{"id", "id"}, {"grace_seconds", "graceSeconds"}}));
+    IAM_RETURN_IF_ERROR(r.OptionalInt("grace_seconds", &out->grace_seconds));
+    out->id = std::string(path_id);
+    return OkStatus();
+  });
+}
+
 std::string RevokedJson(size_t revoked, bool pretty) {
   Json j = Json::object();
   j["revoked"] = revoked;
@@ -1159,6 +1239,14 @@ StatusOr<DecodedCommand> DecodeCommand(RouteId route, std::string_view body,
       return wrap(DecodeUpdateToken(body, lax, path_id));
     case RouteId::kDeleteToken:
       return DecodedCommand{Command(DeleteToken{id}), ""};
+    case RouteId::kRotateToken: {
+      auto d = DecodeRotateToken(body, lax, path_id);
+      if (!d.ok()) return d.status();
+      RotateToken cmd;
+      cmd.id = d->id;
+      cmd.grace_seconds = d->grace_seconds;
+      return DecodedCommand{Command(std::move(cmd)), ""};
+    }
     case RouteId::kCreatePolicy:
       return wrap(DecodeCreatePolicy(body, lax));
     case RouteId::kUpdatePolicy:

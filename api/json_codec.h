@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,13 +93,22 @@ std::string_view EffectName(Effect effect);
 // A token as Automate shows it: id, name, value, active, created_at,
 // updated_at (RFC 3339, seconds, UTC "Z"), projects. `value` is the opened
 // secret, or "" when it is not revealed (show-once mode).
+//
+// API.md "Token lifecycle" appends, only when set: expires_at and
+// last_used_at (RFC 3339 UTC; whole seconds like created_at, else with
+// microseconds). A token that uses neither is byte-identical to Automate's.
 struct TokenWithValue {
   const Token* token = nullptr;
   std::string value;
+  Micros last_used_at = 0;  // 0: never used (or not known)
 };
 
 // {"token": Token}
-std::string TokenJson(const Token& token, std::string_view value, bool pretty);
+std::string TokenJson(const Token& token, std::string_view value, bool pretty,
+                      Micros last_used_at = 0);
+// POST /tokens/{id}:rotate: {"token": Token, "previous_value_expires_at": T}.
+std::string RotatedTokenJson(const Token& token, std::string_view value,
+                             bool pretty, Micros last_used_at = 0);
 // {"tokens": [Token...]}
 std::string TokenListJson(const std::vector<TokenWithValue>& tokens,
                           bool pretty);
@@ -220,6 +230,14 @@ struct RevokeTokensRequest {
 };
 StatusOr<RevokeTokensRequest> DecodeRevokeTokens(std::string_view body,
                                                  bool lax);
+// POST /tokens/{id}:rotate: {"grace_seconds": N} (an integer, or a decimal
+// string as jsonpb allows); the range is core's rule.
+struct RotateTokenRequest {
+  std::string id;
+  std::optional<int64_t> grace_seconds;
+};
+StatusOr<RotateTokenRequest> DecodeRotateToken(std::string_view body, bool lax,
+                                               std::string_view path_id);
 // {"revoked": N}
 std::string RevokedJson(size_t revoked, bool pretty);
 

@@ -41,15 +41,50 @@ RevokeTokens Lifecycle::PrepareRevoke(const HttpRequest& request, bool lax,
   digests.reserve(values.size());
   for (const std::string& v : values) digests.push_back(digester_->Digest(v));
   RevokeTokens cmd;
+  const Micros now = clock_->Now();
   projections_->Read([&](const projections::View& view) {
     for (const std::string& digest : digests) {
       for (std::string& id : view.tokens_by_digest.at(digest)) {
         cmd.token_ids.push_back(std::move(id));
       }
+      // A previous value still in its rotation grace authenticates: a leak
+      // of it revokes the token too.
+      auto prev = view.previous_digests.find(digest);
+      if (prev != view.previous_digests.end() &&
+          PreviousValueUsableAt(*prev->second, now)) {
+        cmd.token_ids.push_back(prev->second->id);
+      }
     }
     return 0;
   });
   return cmd;
+}
+
+StatusOr<TokenFilter> Lifecycle::ParseTokenFilter(const QueryParams& query) {
+  TokenFilter f;
+  auto time = [&](const char* key, std::optional<Micros>* out) -> Status {
+    auto it = query.find(key);
+    if (it == query.end()) return OkStatus();
+    auto t = ParseRfc3339(it->second);
+    if (!t.ok()) {
+      return InvalidArgumentError(std::string(key) +
+                                  " must be an RFC 3339 time such as "
+                                  "2026-12-31T23:59:59Z");
+    }
+    *out = *t;
+    return OkStatus();
+  };
+  if (auto it = query.find("active"); it != query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return InvalidArgumentError("active must be true or false");
+    }
+    f.active = it->second == "true";
+  }
+  auto [from, to] = query.equal_range("project");
+  for (auto it = from; it != to; ++it) f.projects.push_back(it->second);
+  IAM_RETURN_IF_ERROR(time("expires_before", &f.expires_before));
+  IAM_RETURN_IF_ERROR(time("unused_since", &f.unused_since));
+  return f;
 }
 
 }  // namespace iam::api

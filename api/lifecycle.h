@@ -16,6 +16,7 @@
 
 #include "api/http_types.h"
 #include "api/rate_limiter.h"
+#include "api/router.h"
 #include "core/clock.h"
 #include "core/lifecycle.h"
 #include "eventstore/crypto.h"
@@ -29,6 +30,8 @@ inline constexpr size_t kMaxRevokeValues = 1000;
 struct LifecycleOptions {
   // Revocation requests per client address (serve --revoke-rate-limit).
   RateLimit revoke_limit{60, 3'600'000'000};
+  // serve --max-token-lifetime; 0 = none.
+  Micros max_token_lifetime = 0;
 };
 
 class Lifecycle {
@@ -51,6 +54,16 @@ class Lifecycle {
   // On refusal, `refusal` is set and the command is empty.
   RevokeTokens PrepareRevoke(const HttpRequest& request, bool lax,
                              Refusal* refusal);
+
+  // GET /tokens query: active=true|false, project=ID (repeatable),
+  // expires_before=T, unused_since=T (RFC 3339). Other parameters are
+  // ignored, as before; a malformed value is InvalidArgument.
+  static StatusOr<TokenFilter> ParseTokenFilter(const QueryParams& query);
+
+  // The expiry context of a create or update decided now.
+  ExpiryContext Expiry() const {
+    return ExpiryContext{clock_->Now(), options_.max_token_lifetime};
+  }
 
   const Clock& clock() const { return *clock_; }
 

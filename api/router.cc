@@ -113,6 +113,9 @@ const std::vector<RouteInfo>& Table() {
         {R::kMetrics, "Ops/Metrics", "GET", "/metrics", "", "", false, false,
          false},
         // ------------------------------------ API.md: token lifecycle
+        {R::kRotateToken, "Tokens/RotateToken", "POST",
+         "/apis/iam/v2/tokens/{id}:rotate", "iam:tokens:{id}",
+         "iam:tokens:update", true},
         // Unauthenticated: holding the value is the proof (rate-limited).
         {R::kRevokeTokens, "Tokens/RevokeTokens", "POST",
          "/apis/iam/v2/tokens:revoke", "", "", true, false, false},

@@ -103,6 +103,7 @@ std::string StreamFor(RouteId route, const std::string& id) {
     case RouteId::kUpdateToken:
     case RouteId::kDeleteToken:
     case RouteId::kTokenHistory:
+    case RouteId::kRotateToken:
       return "token/" + id;
     case RouteId::kUpdatePolicy:
     case RouteId::kDeletePolicy:
@@ -304,7 +305,8 @@ struct Service::Impl {
     metrics.Record(ctx->match.route ? ctx->match.route->name : "unmatched",
                    response.status, seconds);
     // Whatever the outcome: the key may be gone from the store.
-    if (ctx->match.id() == RouteId::kDeleteToken) {
+    if (ctx->match.id() == RouteId::kDeleteToken ||
+        ctx->match.id() == RouteId::kRotateToken) {
       wrapped_keys.Forget(ctx->match.Param("id"));
     }
     response.headers.emplace("X-Request-Id", ctx->request_id);
@@ -475,6 +477,7 @@ struct Service::Impl {
       case RouteId::kCreateProject:
       case RouteId::kUpdateProject:
       case RouteId::kDeleteProject:
+      case RouteId::kRotateToken:
         return true;
       default:
         return false;
@@ -495,9 +498,12 @@ struct Service::Impl {
         break;
       }
       std::string digest = digester.Digest(value);
+      // Expired tokens and previous values past their grace are refused
+      // here, as inactive ones (core/lifecycle.h): no background job.
+      const Micros now = lifecycle.clock().Now();
       std::optional<std::string> id =
           projections->Read([&](const View& v) -> std::optional<std::string> {
-            const Token* t = v.ActiveTokenByDigest(digest);
+            const Token* t = v.UsableTokenByDigest(digest, now);
             if (t == nullptr) return std::nullopt;
             return t->id;
           });
@@ -512,6 +518,14 @@ struct Service::Impl {
   void StartWrite(const CtxPtr& ctx, Write write) {
     if (auto* create = std::get_if<CreateToken>(&write.command)) {
       Status s = PrepareSecret(*create, &write);
+      if (!s.ok()) return Fail(ctx, s);
+    }
+    if (auto* rotate = std::get_if<RotateToken>(&write.command)) {
+      write.token_value = eventstore::GenerateTokenValue();
+      rotate->now = lifecycle.clock().Now();
+      rotate->value_digest = digester.Digest(write.token_value);
+      Status s = SealValue(rotate->id, write.token_value, &rotate->sealed_value,
+                           &write);
       if (!s.ok()) return Fail(ctx, s);
     }
     if (std::holds_alternative<DeleteToken>(write.command)) {
@@ -541,13 +555,18 @@ struct Service::Impl {
     if (!secret.acceptable) return OkStatus();  // core reports it in order
     if (cmd.id.empty()) cmd.id = DeriveIdFromName(cmd.name);
     secret.digest = digester.Digest(value);
+    return SealValue(cmd.id, value, &secret.sealed, write);
+  }
+
+  // Seals `value` under a fresh data key for token `id` and queues the
+  // wrapped key's put with the write (a rotation replaces the key).
+  Status SealValue(const std::string& id, const std::string& value,
+                   std::string* sealed, Write* write) {
     std::string data_key = eventstore::RandomBytes(32);
-    IAM_ASSIGN_OR_RETURN(secret.sealed,
-                         eventstore::Seal(data_key, value, cmd.id));
-    IAM_ASSIGN_OR_RETURN(
-        std::string wrapped,
-        eventstore::Seal(wrapping_key, data_key, KeyName(cmd.id)));
-    write->key_puts.emplace_back(KeyName(cmd.id), std::move(wrapped));
+    IAM_ASSIGN_OR_RETURN(*sealed, eventstore::Seal(data_key, value, id));
+    IAM_ASSIGN_OR_RETURN(std::string wrapped,
+                         eventstore::Seal(wrapping_key, data_key, KeyName(id)));
+    write->key_puts.emplace_back(KeyName(id), std::move(wrapped));
     return OkStatus();
   }
 
@@ -566,6 +585,12 @@ struct Service::Impl {
       }
       // §4.5: project assignment is checked against this same state.
       ctx->caller.may_assign = MayAssignFunc(v.state, ctx->caller.subjects);
+      // Expiry rules read the time of this decision (core/lifecycle.h).
+      if (auto* c = std::get_if<CreateToken>(&write->command)) {
+        c->expiry = lifecycle.Expiry();
+      } else if (auto* u = std::get_if<UpdateToken>(&write->command)) {
+        u->expiry = lifecycle.Expiry();
+      }
       return Decide(write->command, v.state, ctx->caller);
     });
     if (!decision.ok()) return Fail(ctx, decision.status());
@@ -614,7 +639,8 @@ struct Service::Impl {
               [&](const auto& cmd) -> StatusOr<bool> {
                 using T = std::decay_t<decltype(cmd)>;
                 if constexpr (std::is_same_v<T, CreateToken> ||
-                              std::is_same_v<T, UpdateToken>) {
+                              std::is_same_v<T, UpdateToken> ||
+                              std::is_same_v<T, RotateToken>) {
                   auto it = s.tokens.find(id);
                   if (it == s.tokens.end()) return false;
                   token = it->second;
@@ -653,14 +679,17 @@ struct Service::Impl {
     }
     if (token) {
       std::string value;
-      if (std::holds_alternative<CreateToken>(write.command)) {
-        value = write.token_value;  // every mode shows it once, at creation
+      if (std::holds_alternative<CreateToken>(write.command) ||
+          std::holds_alternative<RotateToken>(write.command)) {
+        value = write.token_value;  // every mode shows a new value once
       } else if (options.token_values == TokenValues::kReveal) {
         auto revealed = RevealValue(*token);
         if (!revealed.ok()) return Fail(ctx, revealed.status());
         value = std::move(*revealed);
       }
-      body = TokenJson(*token, value, pretty);
+      body = std::holds_alternative<RotateToken>(write.command)
+                 ? RotatedTokenJson(*token, value, pretty)
+                 : TokenJson(*token, value, pretty);
     }
     HttpResponse response = JsonResponse(std::move(body));
     response.headers.emplace("X-Iam-Seq", std::to_string(seq));
@@ -711,10 +740,15 @@ struct Service::Impl {
     std::string etag;
     switch (ctx->match.id()) {
       case RouteId::kListTokens: {
+        auto filter = Lifecycle::ParseTokenFilter(ctx->match.query);
+        if (!filter.ok()) return Fail(ctx, filter.status());
         std::vector<Token> tokens = projections->Read([&](const View& v) {
           std::vector<Token> out;
-          for (const Token* t : ListVisibleTokens(v.state, caller))
-            out.push_back(*t);
+          for (const Token* t : ListVisibleTokens(v.state, caller)) {
+            if (filter->empty() || MatchesFilter(*t, *filter, 0)) {
+              out.push_back(*t);
+            }
+          }
           return out;
         });
         std::vector<TokenWithValue> list;

@@ -476,14 +476,17 @@ StatusOr<Decision> DecideCreateToken(const CreateToken& cmd,
   // 4. Project assignment.
   IAM_RETURN_IF_ERROR(
       CheckProjectAssignment(state, caller, {}, cmd.projects, false));
-  // 5. Insert.
+  // 5. Expiry (core/lifecycle.h).
+  IAM_ASSIGN_OR_RETURN(Micros expires_at,
+                       ExpiryOnCreate(cmd.expires_at, cmd.expiry));
+  // 6. Insert.
   if (state.tokens.count(id) != 0) {
     return AlreadyExistsError("Conflicting token ID");
   }
   std::vector<Event> events;
   events.push_back(TokenCreated{id, cmd.name, cmd.active.value_or(true),
                                 cmd.projects, cmd.secret.digest,
-                                cmd.secret.sealed});
+                                cmd.secret.sealed, expires_at});
   return Finish(std::move(events), state);
 }
 
@@ -502,6 +505,9 @@ StatusOr<Decision> DecideUpdateToken(const UpdateToken& cmd,
   }
   IAM_RETURN_IF_ERROR(CheckProjectAssignment(state, caller, token->projects,
                                              cmd.projects, true));
+  IAM_ASSIGN_OR_RETURN(
+      std::optional<Micros> expires_at,
+      ExpiryOnUpdate(cmd.expires_at, token->expires_at, cmd.expiry));
   std::vector<Event> events;
   if (cmd.name != token->name) {
     events.push_back(TokenRenamed{token->id, cmd.name});
@@ -513,6 +519,7 @@ StatusOr<Decision> DecideUpdateToken(const UpdateToken& cmd,
   if (active != token->active) {
     events.push_back(TokenStatusToggled{token->id, active});
   }
+  if (expires_at) events.push_back(TokenExpirySet{token->id, *expires_at});
   return Finish(std::move(events), state);
 }
 
@@ -841,6 +848,8 @@ StatusOr<Decision> Decide(const Command& cmd, const IamState& state,
           return DecideUpdateProject(c, state, caller);
         } else if constexpr (std::is_same_v<T, RevokeTokens>) {
           return DecideRevokeTokens(c, state, caller);
+        } else if constexpr (std::is_same_v<T, RotateToken>) {
+          return DecideRotateToken(c, state, caller);
         } else {
           static_assert(std::is_same_v<T, DeleteProject>);
           return DecideDeleteProject(c, state, caller);

@@ -69,13 +69,20 @@ struct CreateToken {
   std::optional<bool> active;
   StringList projects;
   TokenSecret secret;
+  // API.md "Token lifecycle" (core/lifecycle.h): nullopt when omitted,
+  // kClearExpiry for "". `expiry` is set by the service.
+  std::optional<Micros> expires_at;
+  ExpiryContext expiry;
 };
-// PUT /tokens/{id}: full replacement; `active` omitted -> true.
+// PUT /tokens/{id}: full replacement; `active` omitted -> true; but an
+// omitted `expires_at` keeps the expiry (core/lifecycle.h).
 struct UpdateToken {
   std::string id;
   std::string name;
   std::optional<bool> active;
   StringList projects;
+  std::optional<Micros> expires_at;
+  ExpiryContext expiry;
 };
 struct DeleteToken {
   std::string id;
@@ -160,7 +167,7 @@ using Command =
                  UpdatePolicy, DeletePolicy, ReplacePolicyMembers,
                  AddPolicyMembers, RemovePolicyMembers, CreateRole, UpdateRole,
                  DeleteRole, CreateProject, UpdateProject, DeleteProject,
-                 RevokeTokens>;
+                 RevokeTokens, RotateToken>;
 
 // ---------------------------------------------------------------- decisions
 

@@ -30,6 +30,8 @@ IAM_EVENT_META(RoleDeleted, "role")
 IAM_EVENT_META(ProjectCreated, "project")
 IAM_EVENT_META(ProjectRenamed, "project")
 IAM_EVENT_META(ProjectDeleted, "project")
+IAM_EVENT_META(TokenExpirySet, "token")
+IAM_EVENT_META(TokenRotated, "token")
 #undef IAM_EVENT_META
 
 template <size_t... I>

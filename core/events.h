@@ -52,6 +52,7 @@ struct TokenCreated {
   StringList projects;
   std::string value_digest;  // HMAC-SHA256(pepper, value): the auth index
   std::string sealed_value;  // AES-256-GCM(data key, value); key in `keys`
+  Micros expires_at = 0;     // 0: never expires (API.md "Token lifecycle")
   friend bool operator==(const TokenCreated&, const TokenCreated&) = default;
 };
 struct TokenRenamed {
@@ -152,6 +153,27 @@ struct ProjectDeleted {
                          const ProjectDeleted&) = default;
 };
 
+// Token lifecycle (API.md "Token lifecycle", core/lifecycle.h).
+// The token's expiry changed: from then on it authenticates only before
+// `expires_at`; 0 clears the expiry.
+struct TokenExpirySet {
+  std::string id;
+  Micros expires_at = 0;
+  friend bool operator==(const TokenExpirySet&,
+                         const TokenExpirySet&) = default;
+};
+// The token has a new value (its digest and sealed form, as in
+// TokenCreated; never the value). The previous value keeps authenticating
+// until `previous_value_expires_at` (the rotation time when there is no
+// grace). Memberships, id and everything else stay.
+struct TokenRotated {
+  std::string id;
+  std::string value_digest;
+  std::string sealed_value;
+  Micros previous_value_expires_at = 0;
+  friend bool operator==(const TokenRotated&, const TokenRotated&) = default;
+};
+
 // The order of alternatives is not a storage format (the .fbs union is), but
 // keep it equal to the union's for readability.
 using Event =
@@ -159,7 +181,8 @@ using Event =
                  TokenProjectsAssigned, TokenStatusToggled, TokenDeleted,
                  PolicyCreated, PolicyUpdated, PolicyMembersAdded,
                  PolicyMembersRemoved, PolicyDeleted, RoleCreated, RoleUpdated,
-                 RoleDeleted, ProjectCreated, ProjectRenamed, ProjectDeleted>;
+                 RoleDeleted, ProjectCreated, ProjectRenamed, ProjectDeleted,
+                 TokenExpirySet, TokenRotated>;
 
 // "TokenCreated", ... as used in history, export and the change feed.
 std::string_view EventTypeName(const Event& event);

@@ -126,6 +126,7 @@ class Applier {
     t.projects = e.projects;
     t.value_digest = e.value_digest;
     t.sealed_value = e.sealed_value;
+    t.expires_at = e.expires_at;
     t.created_at = rec_.recorded_at;
     t.updated_at = rec_.recorded_at;
     t.version = rec_.stream_version;
@@ -145,6 +146,17 @@ class Applier {
   Status operator()(const TokenDeleted& e) {
     if (s_.tokens.erase(e.id) == 0) return Unknown("token", e.id);
     return OkStatus();
+  }
+  Status operator()(const TokenExpirySet& e) {
+    return ChangeToken(e.id, [&](Token& t) { t.expires_at = e.expires_at; });
+  }
+  Status operator()(const TokenRotated& e) {
+    return ChangeToken(e.id, [&](Token& t) {
+      t.previous_value_digest = std::move(t.value_digest);
+      t.previous_value_expires_at = e.previous_value_expires_at;
+      t.value_digest = e.value_digest;
+      t.sealed_value = e.sealed_value;
+    });
   }
 
   Status operator()(const PolicyCreated& e) {
@@ -547,9 +559,22 @@ Status Evolve(IamState& state, const RecordedEvent& rec,
   return OkStatus();
 }
 
+namespace {
+bool UsesLifecycle(const Token& t) {
+  return t.expires_at != 0 || !t.previous_value_digest.empty() ||
+         t.previous_value_expires_at != 0;
+}
+}  // namespace
+
+// Version 1 has no lifecycle fields; version 2 (written only when some token
+// has one, so states without them encode exactly as before) adds
+// expires_at, previous_value_digest, previous_value_expires_at per token.
 std::string CanonicalEncoding(const IamState& state) {
   Encoder e;
-  e.Str("iamledger-state/1");
+  const bool v2 =
+      std::any_of(state.tokens.begin(), state.tokens.end(),
+                  [](const auto& kv) { return UsesLifecycle(kv.second); });
+  e.Str(v2 ? "iamledger-state/2" : "iamledger-state/1");
   e.Str(state.ledger_id);
   e.U64(state.last_seq);
   e.I64(state.last_recorded_at);
@@ -565,6 +590,11 @@ std::string CanonicalEncoding(const IamState& state) {
     e.I64(t.created_at);
     e.I64(t.updated_at);
     e.U64(t.version);
+    if (v2) {
+      e.I64(t.expires_at);
+      e.Str(t.previous_value_digest);
+      e.I64(t.previous_value_expires_at);
+    }
   }
   e.U64(state.policies.size());
   for (const auto& [id, p] : state.policies) {
@@ -608,7 +638,9 @@ std::string CanonicalEncoding(const IamState& state) {
 StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
   Decoder d(bytes);
   IamState state;
-  if (d.Str() != "iamledger-state/1") {
+  const std::string version = d.Str();
+  const bool v2 = version == "iamledger-state/2";
+  if (!v2 && version != "iamledger-state/1") {
     return DataLossError("not an encoded state (or an unknown version)");
   }
   state.ledger_id = d.Str();
@@ -625,6 +657,11 @@ StatusOr<IamState> DecodeCanonicalEncoding(std::string_view bytes) {
     t.created_at = d.I64();
     t.updated_at = d.I64();
     t.version = d.U64();
+    if (v2) {
+      t.expires_at = d.I64();
+      t.previous_value_digest = d.Str();
+      t.previous_value_expires_at = d.I64();
+    }
     state.tokens.emplace(t.id, std::move(t));
   }
   for (uint64_t n = d.Count(); n > 0 && d.ok(); --n) {

@@ -37,6 +37,13 @@ struct Token {
   Micros created_at = 0;
   Micros updated_at = 0;
   uint64_t version = 0;  // stream version, the ETag
+  // Token lifecycle (core/lifecycle.h); all zero/empty for a token that
+  // never used it.
+  Micros expires_at = 0;  // 0: never; else authenticates only before it
+  // After a rotation: the previous value's digest, which authenticates
+  // only before previous_value_expires_at.
+  std::string previous_value_digest;
+  Micros previous_value_expires_at = 0;
   friend bool operator==(const Token&, const Token&) = default;
 };
 

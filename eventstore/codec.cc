@@ -59,7 +59,7 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
                   fb::CreateTokenCreated(
                       b, b.CreateString(e.id), b.CreateString(e.name), e.active,
                       Strings(b, e.projects), Bytes(b, e.value_digest),
-                      Bytes(b, e.sealed_value))
+                      Bytes(b, e.sealed_value), e.expires_at)
                       .Union()};
         } else if constexpr (std::is_same_v<T, TokenRenamed>) {
           return {fb::Event::TokenRenamed,
@@ -133,10 +133,21 @@ std::pair<fb::Event, Offset<void>> EncodeBody(FlatBufferBuilder& b,
                   fb::CreateProjectRenamed(b, b.CreateString(e.id),
                                            b.CreateString(e.name))
                       .Union()};
-        } else {
-          static_assert(std::is_same_v<T, ProjectDeleted>);
+        } else if constexpr (std::is_same_v<T, ProjectDeleted>) {
           return {fb::Event::ProjectDeleted,
                   fb::CreateProjectDeleted(b, b.CreateString(e.id)).Union()};
+        } else if constexpr (std::is_same_v<T, TokenExpirySet>) {
+          return {
+              fb::Event::TokenExpirySet,
+              fb::CreateTokenExpirySet(b, b.CreateString(e.id), e.expires_at)
+                  .Union()};
+        } else {
+          static_assert(std::is_same_v<T, TokenRotated>);
+          return {fb::Event::TokenRotated,
+                  fb::CreateTokenRotated(
+                      b, b.CreateString(e.id), Bytes(b, e.value_digest),
+                      Bytes(b, e.sealed_value), e.previous_value_expires_at)
+                      .Union()};
         }
       },
       event);
@@ -285,6 +296,7 @@ bool DecodeBodyInto(const fb::Payload& p, Event* out) {
       AssignList(t.projects, e->projects());
       AssignBytes(t.value_digest, e->value_digest());
       AssignBytes(t.sealed_value, e->sealed_value());
+      t.expires_at = e->expires_at();
       return true;
     }
     case fb::Event::TokenRenamed: {
@@ -390,6 +402,22 @@ bool DecodeBodyInto(const fb::Payload& p, Event* out) {
     case fb::Event::ProjectDeleted:
       Assign(Reuse<ProjectDeleted>(*out).id, p.event_as_ProjectDeleted()->id());
       return true;
+    case fb::Event::TokenExpirySet: {
+      auto* e = p.event_as_TokenExpirySet();
+      auto& t = Reuse<TokenExpirySet>(*out);
+      Assign(t.id, e->id());
+      t.expires_at = e->expires_at();
+      return true;
+    }
+    case fb::Event::TokenRotated: {
+      auto* e = p.event_as_TokenRotated();
+      auto& t = Reuse<TokenRotated>(*out);
+      Assign(t.id, e->id());
+      AssignBytes(t.value_digest, e->value_digest());
+      AssignBytes(t.sealed_value, e->sealed_value());
+      t.previous_value_expires_at = e->previous_value_expires_at();
+      return true;
+    }
     case fb::Event::NONE:
       break;
   }

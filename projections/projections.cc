@@ -5,6 +5,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "core/lifecycle.h"
+
 namespace iam::projections {
 namespace {
 
@@ -249,6 +251,26 @@ bool operator==(const DigestIndex& a, const DigestIndex& b) {
 
 View::View(const View& other) : state(other.state), history(other.history) {
   for (const auto& [id, token] : state.tokens) tokens_by_digest.Insert(&token);
+  RebuildPrevious();
+}
+
+void View::RebuildPrevious() {
+  previous_digests.clear();
+  for (const auto& [id, token] : state.tokens) {
+    if (!token.previous_value_digest.empty()) {
+      previous_digests[token.previous_value_digest] = &token;
+    }
+  }
+}
+
+const Token* View::UsableTokenByDigest(const std::string& digest,
+                                       Micros now) const {
+  const Token* t = tokens_by_digest.FindActive(digest);
+  if (t != nullptr) return TokenUsableAt(*t, now) ? t : nullptr;
+  if (previous_digests.empty()) return nullptr;
+  auto it = previous_digests.find(digest);
+  if (it == previous_digests.end()) return nullptr;
+  return PreviousValueUsableAt(*it->second, now) ? it->second : nullptr;
 }
 
 View& View::operator=(const View& other) {
@@ -257,6 +279,7 @@ View& View::operator=(const View& other) {
   history = other.history;
   tokens_by_digest.Clear();
   for (const auto& [id, token] : state.tokens) tokens_by_digest.Insert(&token);
+  RebuildPrevious();
   return *this;
 }
 
@@ -269,14 +292,29 @@ Status Projections::Apply(const RecordedEvent& event) {
                          ": projections are at seq " +
                          std::to_string(view_.state.last_seq));
   }
-  // A token about to be deleted leaves the index while it still exists.
+  // A token about to be deleted (or to change its value) leaves the
+  // indexes while it still has its old digests.
   const Token* deleted = nullptr;
-  if (const auto* e = std::get_if<TokenDeleted>(&event.event)) {
-    auto it = view_.state.tokens.find(e->id);
-    if (it != view_.state.tokens.end()) {
-      deleted = &it->second;
-      view_.tokens_by_digest.Erase(deleted);
+  const Token* rotated = nullptr;
+  std::string old_previous;
+  auto unindex = [&](const std::string& id) -> const Token* {
+    auto it = view_.state.tokens.find(id);
+    if (it == view_.state.tokens.end()) return nullptr;
+    view_.tokens_by_digest.Erase(&it->second);
+    old_previous = it->second.previous_value_digest;
+    if (!old_previous.empty()) view_.previous_digests.erase(old_previous);
+    return &it->second;
+  };
+  auto reindex = [&](const Token* t) {
+    view_.tokens_by_digest.Insert(t);
+    if (!t->previous_value_digest.empty()) {
+      view_.previous_digests[t->previous_value_digest] = t;
     }
+  };
+  if (const auto* e = std::get_if<TokenDeleted>(&event.event)) {
+    deleted = unindex(e->id);
+  } else if (const auto* r = std::get_if<TokenRotated>(&event.event)) {
+    rotated = unindex(r->id);
   }
   // The slots this event updates after Evolve, requested now: at a million
   // streams each is a cache miss, which then overlaps with Evolve's work.
@@ -288,10 +326,12 @@ Status Projections::Apply(const RecordedEvent& event) {
   const Token* created = nullptr;
   Status s = Evolve(view_.state, event, &created);
   if (!s.ok()) {
-    if (deleted != nullptr) view_.tokens_by_digest.Insert(deleted);
+    if (deleted != nullptr) reindex(deleted);
+    if (rotated != nullptr) reindex(rotated);
     return s;
   }
   if (created != nullptr) view_.tokens_by_digest.Insert(created);
+  if (rotated != nullptr) reindex(rotated);
   view_.history[event.stream].push_back(event.seq);
   return OkStatus();
 }
@@ -366,6 +406,9 @@ Status Projections::LoadSnapshot(std::string_view in) {
   if (!in.empty()) return bad();
   for (const auto& [id, token] : view.state.tokens) {
     view.tokens_by_digest.Insert(&token);
+    if (!token.previous_value_digest.empty()) {
+      view.previous_digests[token.previous_value_digest] = &token;
+    }
   }
   std::unique_lock<std::shared_mutex> lock(mu_);
   view_ = std::move(view);

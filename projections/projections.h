@@ -181,10 +181,22 @@ struct View {
   // object is deleted (auditing outlives the object).
   StringMap<std::vector<uint64_t>> history;
 
+  // Rotated tokens' previous value digests -> the token (core/lifecycle.h:
+  // usable only within the grace). An entry stays until the token rotates
+  // again or is deleted; few tokens are in a grace at once.
+  std::unordered_map<std::string, const Token*> previous_digests;
+
   // An active token whose value digest is `digest`, or null.
   const Token* ActiveTokenByDigest(std::string_view digest) const {
     return tokens_by_digest.FindActive(digest);
   }
+  // The token that `digest` authenticates at `now` (core/lifecycle.h: active
+  // and unexpired, by its value or by its previous value within the
+  // rotation grace), or null.
+  const Token* UsableTokenByDigest(const std::string& digest, Micros now) const;
+
+ private:
+  void RebuildPrevious();
 };
 
 class Projections final : public EventSink {

@@ -17,6 +17,7 @@ struct ServeFlags {
   int threads = 1;
   bool show_once = false;
   std::string revoke_rate_limit = "60/h";  // per client address
+  std::string max_token_lifetime;          // "" = none; "90d", "12h", ...
 };
 int RunServe(const ServeFlags& flags);
 

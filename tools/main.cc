@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
                    "POST /tokens:revoke requests per client address: N/s, "
                    "N/m, N/h or N/d; 0 = unlimited")
       ->capture_default_str();
+  serve_cmd->add_option(
+      "--max-token-lifetime", serve.max_token_lifetime,
+      "Longest token lifetime (90d, 12h, 30m, 45s): tokens created without "
+      "expires_at get now + this; a later expiry is refused");
 
   auto* iam_cmd = app.add_subcommand("iam", "IAM administration");
   iam_cmd->require_subcommand(1);

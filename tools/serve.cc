@@ -27,6 +27,16 @@ int RunServe(const ServeFlags& flags) {
                  revoke_limit.status().message().c_str());
     return 2;
   }
+  Micros max_lifetime = 0;
+  if (!flags.max_token_lifetime.empty()) {
+    auto d = ParseDuration(flags.max_token_lifetime);
+    if (!d.ok()) {
+      std::fprintf(stderr, "iamledger: --max-token-lifetime: %s\n",
+                   d.status().message().c_str());
+      return 2;
+    }
+    max_lifetime = *d;
+  }
   api::LedgerOptions lo;
   lo.data_dir = flags.data_dir;
   lo.key_file = flags.key_file;
@@ -40,6 +50,7 @@ int RunServe(const ServeFlags& flags) {
   so.token_values =
       flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
   so.lifecycle.revoke_limit = *revoke_limit;
+  so.lifecycle.max_token_lifetime = max_lifetime;
   api::Service service((*ledger)->store(), (*ledger)->projections(),
                        (*ledger)->keys(), so);
   api::HttpServerOptions ho;

@@ -322,6 +322,12 @@ TEST_CASE("codec: history and the change feed") {
        R"({"id":"p","name":"P","type":"CUSTOM"})"},
       {ProjectRenamed{"p", "Q"}, R"({"id":"p","name":"Q"})"},
       {ProjectDeleted{"p"}, R"({"id":"p"})"},
+      {TokenExpirySet{"t", 1'764'000'000'000'000},
+       R"({"id":"t","expires_at":"2025-11-24T16:00:00.000000Z"})"},
+      {TokenExpirySet{"t", 0}, R"({"id":"t","expires_at":""})"},
+      {TokenRotated{"t", "DIGEST", "SEALED", 1'764'000'000'000'000},
+       R"({"id":"t","previous_value_expires_at":")"
+       R"(2025-11-24T16:00:00.000000Z"})"},
   };
   for (const auto& [event, data] : payloads) {
     RecordedEvent r = e;

@@ -99,6 +99,8 @@ const std::vector<Expect>& Cases() {
       {"GET", "/metrics", RouteId::kMetrics, "", "", ""},
       {"POST", "/apis/iam/v2/tokens:revoke", RouteId::kRevokeTokens, "", "",
        ""},
+      {"POST", "/apis/iam/v2/tokens/tok-1:rotate", RouteId::kRotateToken,
+       "iam:tokens:tok-1", "iam:tokens:update", "tok-1"},
   };
   return cases;
 }
@@ -128,8 +130,8 @@ TEST_CASE("router: table properties") {
     CHECK(FindRoute(r.id) == &r);
     CHECK(r.has_body == (r.method == "POST" || r.method == "PUT"));
     // POST /tokens:revoke is the one unauthenticated IAM route (API.md).
-    const bool iam = r.path.rfind("/apis/iam/v2/", 0) == 0 &&
-                     r.id != RouteId::kRevokeTokens;
+    const bool iam =
+        r.path.rfind("/apis/iam/v2/", 0) == 0 && r.id != RouteId::kRevokeTokens;
     CHECK(r.authenticated == iam);
     CHECK(r.introspectable == iam);
     CHECK(r.resource.empty() == !iam);

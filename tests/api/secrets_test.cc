@@ -15,6 +15,7 @@
 #include "api/json_codec.h"
 #include "api/ledger.h"
 #include "api/service.h"
+#include "tests/api/service_fixture.h"
 
 namespace iam::api {
 namespace {
@@ -82,49 +83,7 @@ std::vector<std::string> Hits(const fs::path& dir,
   return hits;
 }
 
-struct Fixture {
-  Fixture() {
-    std::string tmpl = "/tmp/iamledger-secrets-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    root = tmpl;
-    options.data_dir = (root / "data").string();
-    options.key_file = (root / "iamledger.key").string();
-  }
-  ~Fixture() { fs::remove_all(root); }
-
-  void Open() {
-    auto l = Ledger::Open(options);
-    REQUIRE_MESSAGE(l.ok(), l.status().ToString());
-    ledger = std::move(*l);
-    service = std::make_unique<Service>(ledger->store(), ledger->projections(),
-                                        ledger->keys(), ServiceOptions{});
-  }
-  void Close() {
-    service->Shutdown();
-    service.reset();
-    REQUIRE(ledger->Close().ok());
-    ledger.reset();
-  }
-  HttpResponse Call(std::string method, std::string target,
-                    std::string body = "") {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.target = std::move(target);
-    r.body = std::move(body);
-    r.remote = "unix";
-    std::promise<HttpResponse> done;
-    auto f = done.get_future();
-    service->Handle(std::move(r), [&](HttpResponse resp) {
-      done.set_value(std::move(resp));
-    });
-    return f.get();
-  }
-
-  fs::path root;
-  LedgerOptions options;
-  std::unique_ptr<Ledger> ledger;
-  std::unique_ptr<Service> service;
-};
+using Fixture = testing::ServiceFixture;
 
 TEST_CASE("secrets: no token value at rest, in plain, base64 or hex") {
   Fixture fx;
@@ -144,15 +103,33 @@ TEST_CASE("secrets: no token value at rest, in plain, base64 or hex") {
     REQUIRE(r.status == 200);
     values.push_back(value);
   }
+  // Rotated values (TokenRotated holds the new digest and sealed value) and
+  // expiry events are scanned as well.
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "generated-" + std::to_string(i);
+    auto r = fx.Call("POST", "/apis/iam/v2/tokens/" + id + ":rotate",
+                     "{\"grace_seconds\": 3600}");
+    REQUIRE(r.status == 200);
+    values.push_back(nlohmann::json::parse(r.body)["token"]["value"]);
+    REQUIRE(fx.Call("PUT", "/apis/iam/v2/tokens/" + id,
+                    "{\"name\":\"g\",\"expires_at\":\"2999-01-01T00:00:00Z\"}")
+                .status == 200);
+  }
   // The values are really stored: they come back (reveal mode).
   auto list = fx.Call("GET", "/apis/iam/v2/tokens");
   REQUIRE(list.status == 200);
-  for (const auto& v : values) CHECK(list.body.find(v) != std::string::npos);
+  // (values[0..4] were rotated out: their tokens show the new ones.)
+  for (size_t i = 0; i < values.size(); ++i) {
+    CHECK((list.body.find(values[i]) != std::string::npos) == (i >= 5));
+  }
   // History shows no secret.
   auto history = fx.Call("GET", "/apis/iam/v2/tokens/generated-3/history");
   REQUIRE(history.status == 200);
-  for (const auto& form : Forms(values[3]))
-    CHECK(history.body.find(form) == std::string::npos);
+  CHECK(history.body.find("TokenRotated") != std::string::npos);
+  for (const auto& v : values) {
+    for (const auto& form : Forms(v))
+      CHECK(history.body.find(form) == std::string::npos);
+  }
   CHECK(history.body.find("digest") == std::string::npos);
   CHECK(history.body.find("sealed") == std::string::npos);
 

@@ -1440,6 +1440,7 @@ TEST_CASE("decide: Decide dispatches every command") {
       {UpdateProject{"p1", "X"}, "ProjectRenamed"},
       {DeleteProject{"p1"}, "ProjectDeleted"},
       {RevokeTokens{"", {"t"}}, "TokenStatusToggled"},
+      {RotateToken{"t", 60, 1, "d2", "s2"}, "TokenRotated"},
   };
   CHECK(cases.size() == std::variant_size_v<Command>);
   for (const auto& [cmd, type] : cases) {

@@ -103,9 +103,10 @@ std::vector<Event> V1Events() {
           ProjectDeleted{"p1"}};
 }
 
-TEST_CASE("format: events encoded by format 1 still decode") {
-  const std::string path = std::string(IAM_TESTDATA_DIR) + "/events_v1.bin";
-  std::vector<Event> expected = V1Events();
+// Writes `expected` to `path` when IAM_WRITE_TESTDATA is set; then checks
+// that the file decodes to exactly `expected` with an intact chain.
+void CheckTestdata(const std::string& path,
+                   const std::vector<Event>& expected) {
   if (std::getenv("IAM_WRITE_TESTDATA")) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     Hash prev{};
@@ -143,6 +144,24 @@ TEST_CASE("format: events encoded by format 1 still decode") {
     ++i;
   }
   CHECK(i == expected.size());
+}
+
+TEST_CASE("format: events encoded by format 1 still decode") {
+  CheckTestdata(std::string(IAM_TESTDATA_DIR) + "/events_v1.bin", V1Events());
+}
+
+// tests/testdata/events_lifecycle.bin: the token lifecycle events (union
+// tags 18, 19 and TokenCreated.expires_at) as first written.
+TEST_CASE("format: token lifecycle events as first encoded still decode") {
+  TokenCreated created{
+      "tok", "Tok", true, {}, std::string(32, 'd'), std::string(60, 's')};
+  created.expires_at = 1'800'000'000'000'000;
+  CheckTestdata(std::string(IAM_TESTDATA_DIR) + "/events_lifecycle.bin",
+                {LedgerInitialized{1, "ledger-1"}, created,
+                 TokenExpirySet{"tok", 1'900'000'000'500'000},
+                 TokenRotated{"tok", std::string(32, 'e'), std::string(60, 't'),
+                              1'764'000'000'600'000},
+                 TokenExpirySet{"tok", 0}});
 }
 
 }  // namespace

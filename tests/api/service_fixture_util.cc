@@ -1,0 +1,56 @@
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <future>
+
+#include "tests/api/service_fixture.h"
+
+namespace iam::api::testing {
+
+namespace fs = std::filesystem;
+
+ServiceFixture::ServiceFixture() {
+  std::string tmpl = "/tmp/iamledger-service-XXXXXX";
+  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  root = tmpl;
+  options.data_dir = (root / "data").string();
+  options.key_file = (root / "iamledger.key").string();
+}
+
+ServiceFixture::~ServiceFixture() {
+  if (ledger != nullptr) Close();
+  fs::remove_all(root);
+}
+
+void ServiceFixture::Open() {
+  auto l = Ledger::Open(options);
+  REQUIRE_MESSAGE(l.ok(), l.status().ToString());
+  ledger = std::move(*l);
+  service = std::make_unique<Service>(ledger->store(), ledger->projections(),
+                                      ledger->keys(), service_options);
+}
+
+void ServiceFixture::Close() {
+  service->Shutdown();
+  service.reset();
+  REQUIRE(ledger->Close().ok());
+  ledger.reset();
+}
+
+HttpResponse ServiceFixture::Call(std::string method, std::string target,
+                                  std::string body, std::string remote,
+                                  std::string token) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  r.body = std::move(body);
+  r.remote = std::move(remote);
+  if (!token.empty()) r.headers.emplace("api-token", std::move(token));
+  std::promise<HttpResponse> done;
+  auto f = done.get_future();
+  service->Handle(std::move(r),
+                  [&](HttpResponse resp) { done.set_value(std::move(resp)); });
+  return f.get();
+}
+
+}  // namespace iam::api::testing
