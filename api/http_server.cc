@@ -512,6 +512,13 @@ class Session final : public HttpServerImpl::Connection,
         return OnWrite({}, /*sync=*/true);
       }
     }
+    if constexpr (kIsTls<Stream>) {
+      // One buffer: Beast's flat_stream writes only the first buffer of a
+      // sequence longer than 16 KiB per write_some, and a two-buffer
+      // async_write over it lost the body of large responses.
+      head_.append(body_);
+      std::string().swap(body_);
+    }
     // The rest waits for the socket (all of it over TLS).
     if (sent >= head_.size()) {
       body_.erase(0, sent - head_.size());
@@ -605,7 +612,11 @@ class Session final : public HttpServerImpl::Connection,
   // handler's call stack.
   void OnWrite(error_code ec, bool sync) {
     res_.reset();
-    head_.clear();  // status line and headers: its capacity is kept
+    if constexpr (kIsTls<Stream>) {
+      std::string().swap(head_);  // it held the body too (see Write)
+    } else {
+      head_.clear();  // status line and headers: its capacity is kept
+    }
     // The body may hold a token value: released, never kept for reuse.
     std::string().swap(body_);
     if (ec) return Close();

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/console.h"
 #include "api/json_codec.h"
 #include "api/router.h"
 #include "core/authorize.h"
@@ -330,6 +331,9 @@ struct Service::Impl {
     if (ctx->req.remote == "unix" && ctx->req.target == "/admin/v1/backup") {
       return Backup(ctx);
     }
+    // The web console's pages and assets (api/console.h).
+    if (auto page = ServeConsole(ctx->req))
+      return Finish(ctx, std::move(*page));
     ctx->match = Match(ctx->req.method, ctx->req.target);
     if (!ctx->match.ok()) {
       Finish(ctx, RoutingErrorResponse(ctx->match));

@@ -8,7 +8,8 @@ pkgs=(g++ cmake ninja-build ccache pkg-config
       librocksdb-dev libflatbuffers-dev flatbuffers-compiler
       libboost1.81-dev libboost-system1.81-dev nlohmann-json3-dev libssl-dev
       doctest-dev libcli11-dev libspdlog-dev curl python3
-      libcurl4-openssl-dev etcd-server etcd-client)
+      libcurl4-openssl-dev etcd-server etcd-client
+      openssl chromium chromium-driver python3-selenium)  # the last line: tests/console
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx wrk); fi
 missing=()
 for p in "${pkgs[@]}"; do

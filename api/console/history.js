@@ -1,0 +1,38 @@
+// Events as people read them: one line per change (history and activity).
+import {formatDate, h, table} from './dom.js';
+
+const LABELS = {
+  TokenCreated: 'Created', TokenRenamed: 'Renamed', TokenDeleted: 'Deleted',
+  TokenActivated: 'Activated', TokenDeactivated: 'Deactivated',
+  PolicyCreated: 'Created', PolicyDeleted: 'Deleted', PolicyUpdated: 'Updated',
+};
+
+// "Renamed to "CI robot"", "Members added: token:x", or the type and data.
+export function describeEvent(e) {
+  const d = e.data || {};
+  const parts = [];
+  switch (e.type) {
+    case 'TokenCreated':
+      parts.push(`Created "${d.name}", ${d.active === false ? 'inactive' : 'active'}`);
+      if (d.projects && d.projects.length) parts.push(`projects ${d.projects.join(', ')}`);
+      return parts.join('; ');
+    case 'TokenRenamed':
+      return `Renamed to "${d.name}"`;
+    default: {
+      const rest = Object.entries(d).filter(([k]) => k !== 'id')
+        .map(([k, v]) => `${k}: ${Array.isArray(v) ? (v.join(', ') || '[]') : typeof v === 'object' ? JSON.stringify(v) : v}`);
+      return [LABELS[e.type] || e.type, ...rest].join('; ');
+    }
+  }
+}
+
+export function historyTable(events, {id}) {
+  if (!events.length) return h('p', {class: 'empty-state', text: 'No changes recorded.'});
+  return table(['When', 'Who', 'What', 'Change', 'From'], [...events].reverse().map((e) =>
+    h('tr', {'data-seq': e.seq},
+      h('td', {text: formatDate(e.recorded_at), title: e.recorded_at}),
+      h('td', {class: 'mono actor', text: e.actor}),
+      h('td', {class: 'mono type', text: e.type}),
+      h('td', {class: 'what', text: describeEvent(e)}),
+      h('td', {class: 'mono', text: e.source || '—'}))), {id});
+}
