@@ -30,7 +30,7 @@ Json Statement(const std::string& effect, const Json& actions,
 TEST_CASE("routing - unknown paths and methods and pretty output") {
   START_ENV(env);
   const Api& admin = env.admin;
-  for (const char* path : {"/apis/iam/v2/nope", "/nope", "/",
+  for (const char* path : {"/apis/iam/v2/nope", "/nope", "/settings/nope",
                            "/apis/iam/v2/tokens/", "/apis/iam/v2/tokens/admin/",
                            "//apis/iam/v2/tokens", "/APIS/IAM/V2/TOKENS",
                            "/apis/iam/v2/tokens/a/b", "/apis/iam/v1/tokens"}) {
@@ -40,6 +40,10 @@ TEST_CASE("routing - unknown paths and methods and pretty output") {
     CHECK(r.body == "Not Found\n");
     CHECK(r.Header("Content-Type") == "text/plain; charset=utf-8");
   }
+  // "/" is the console's (API.md "Console"): a redirect to its tokens page.
+  Response root = env.anon.Get("/");
+  CHECK(root.status == 302);
+  CHECK(root.Header("Location") == "/settings/tokens");
   // Unknown paths are 404 even without a token (routing comes first).
   CHECK(env.anon.Get("/apis/iam/v2/nope").status == 404);
   struct MethodCase {
