@@ -50,7 +50,7 @@ export function page(main, ctx) {
     clear(body, table(['Seq', 'When', 'Event', 'Object', 'Actor', 'Change', 'From'],
       shown.slice().reverse().map((e) => h('tr', {'data-seq': e.seq},
         h('td', {class: 'mono', text: e.seq}),
-        h('td', {text: formatDate(e.recorded_at), title: e.recorded_at}),
+        h('td', {class: 'when', text: formatDate(e.recorded_at), title: e.recorded_at}),
         h('td', {class: 'mono type', text: e.type}),
         h('td', {class: 'mono object'}, objectLink(e.stream)),
         h('td', {class: 'mono actor', text: e.actor}),

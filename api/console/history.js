@@ -18,9 +18,23 @@ export function describeEvent(e) {
       return parts.join('; ');
     case 'TokenRenamed':
       return `Renamed to "${d.name}"`;
+    case 'PolicyMembersAdded':
+      return `Added members: ${(d.members || []).join(', ')}`;
+    case 'PolicyMembersRemoved':
+      return `Removed members: ${(d.members || []).join(', ')}`;
+    case 'PolicyCreated':
+    case 'PolicyUpdated': {
+      const n = (d.statements || []).length;
+      parts.push(`${e.type === 'PolicyCreated' ? 'Created' : 'Updated'} "${d.name}"`);
+      parts.push(`${n} statement${n === 1 ? '' : 's'}`);
+      if ((d.members || []).length) parts.push(`members ${d.members.join(', ')}`);
+      return parts.join('; ');
+    }
     default: {
       const rest = Object.entries(d).filter(([k]) => k !== 'id')
-        .map(([k, v]) => `${k}: ${Array.isArray(v) ? (v.join(', ') || '[]') : typeof v === 'object' ? JSON.stringify(v) : v}`);
+        .map(([k, v]) => `${k}: ${Array.isArray(v)
+          ? (v.every((x) => typeof x !== 'object') ? (v.join(', ') || 'none') : `${v.length} item(s)`)
+          : typeof v === 'object' && v !== null ? JSON.stringify(v) : v}`);
       return [LABELS[e.type] || e.type, ...rest].join('; ');
     }
   }
@@ -30,7 +44,7 @@ export function historyTable(events, {id}) {
   if (!events.length) return h('p', {class: 'empty-state', text: 'No changes recorded.'});
   return table(['When', 'Who', 'What', 'Change', 'From'], [...events].reverse().map((e) =>
     h('tr', {'data-seq': e.seq},
-      h('td', {text: formatDate(e.recorded_at), title: e.recorded_at}),
+      h('td', {class: 'when', text: formatDate(e.recorded_at), title: e.recorded_at}),
       h('td', {class: 'mono actor', text: e.actor}),
       h('td', {class: 'mono type', text: e.type}),
       h('td', {class: 'what', text: describeEvent(e)}),

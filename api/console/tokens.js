@@ -15,7 +15,62 @@ export function projectsText(projects) {
   return `${projects.length} projects`;
 }
 
-function statusText(token) { return token.active ? 'Active' : 'Inactive'; }
+function statusText(token) {
+  if (token.expires_at && new Date(token.expires_at) <= new Date()) return 'Expired';
+  return token.active ? 'Active' : 'Inactive';
+}
+// <input type=datetime-local> value (UTC) <-> RFC 3339 "Z" with whole seconds.
+function toLocalInput(rfc) { return rfc ? new Date(rfc).toISOString().slice(0, 16) : ''; }
+function fromLocalInput(v) { return v ? new Date(`${v}:00Z`).toISOString().replace(/\.\d{3}Z$/, 'Z') : ''; }
+function expiresField(id, value, disabled) {
+  return h('div', {class: 'field'},
+    h('label', {for: id, class: 'label', text: 'Expires (UTC, optional)'}),
+    h('input', {type: 'datetime-local', id, value: toLocalInput(value), disabled}),
+    h('p', {class: 'detail', text: 'Leave empty for a token that does not expire (unless the server ' +
+                                    'enforces a maximum lifetime).'}));
+}
+function expiresText(t) { return t.expires_at ? formatDate(t.expires_at) : 'Never'; }
+function lastUsedText(t) { return t.last_used_at ? formatDate(t.last_used_at) : 'Never used'; }
+
+// POST /tokens/{id}:rotate (API.md "Token lifecycle"): a new value; the old
+// one keeps working for the grace period. Shows the new value once.
+async function rotateDialog(token, onDone) {
+  const grace = h('select', {id: 'rotate-grace', 'aria-label': 'Grace period'},
+    [[0, 'None: the old value stops now'], [3600, '1 hour'], [86400, '1 day'], [604800, '7 days']]
+      .map(([v, l]) => h('option', {value: v, text: l})));
+  const error = h('p', {class: 'error', role: 'alert', id: 'rotate-error', hidden: true});
+  const result = h('div', {id: 'rotate-result'});
+  const go = h('button', {class: 'primary', id: 'rotate-submit', type: 'button', text: 'Rotate Token'});
+  const dialog = openDialog({title: 'Rotate Token', id: 'rotate-dialog', onClose: onDone, body: [
+    h('p', {class: 'dialog-message',
+            text: `Give "${token.name}" a new value. Its ID and policy memberships stay.`}),
+    h('div', {class: 'field'}, h('label', {for: 'rotate-grace', class: 'label',
+      text: 'Keep the old value working for'}), grace),
+    error, result,
+    h('div', {class: 'button-bar'}, go,
+      h('button', {class: 'secondary', type: 'button', id: 'rotate-close', text: 'Close',
+                   onclick: () => dialog.close()})),
+  ]});
+  go.addEventListener('click', async () => {
+    go.disabled = true;
+    try {
+      const r = await api('POST', `/tokens/${enc(token.id)}:rotate`, {grace_seconds: Number(grace.value)});
+      const fresh = r.token || r;
+      clear(result,
+        h('p', {id: 'rotate-message', text: Number(grace.value) > 0 && r.previous_value_expires_at
+          ? `Rotated. The old value works until ${formatDate(r.previous_value_expires_at)}.`
+          : 'Rotated. The old value no longer works.'}),
+        fresh.value ? h('button', {class: 'secondary', id: 'rotate-copy', type: 'button',
+          text: 'Copy New Token', onclick: () => copyToken(fresh)}) : null);
+      go.hidden = true;
+    } catch (e) {
+      if (e.status === 401) return;
+      error.hidden = false;
+      error.textContent = e.message;
+      go.disabled = false;
+    }
+  });
+}
 
 async function copyToken(token) {
   try {
@@ -88,13 +143,18 @@ export function listPage(main, ctx) {
                           text: `No tokens match "${filter.value.trim()}".`}));
       return;
     }
-    clear(body, table(['Name', 'ID', 'Projects', 'Created', 'Status', ''],
+    // Token lifecycle fields (API.md): shown once any token carries them.
+    const lifecycle = all.some((t) => t.expires_at || t.last_used_at);
+    clear(body, table(['Name', 'ID', 'Projects', 'Created', 'Status',
+                       ...(lifecycle ? ['Expires', 'Last used'] : []), ''],
       shown.map((t) => h('tr', {'data-token-id': t.id},
         h('td', {}, h('a', {href: `/settings/tokens/${enc(t.id)}`, class: 'token-link', text: t.name})),
         h('td', {class: 'mono', text: t.id}),
         h('td', {text: projectsText(t.projects), title: (t.projects || []).join(', ')}),
         h('td', {text: formatDate(t.created_at)}),
         h('td', {class: 'status', text: statusText(t)}),
+        lifecycle ? h('td', {class: 'expires', text: expiresText(t)}) : null,
+        lifecycle ? h('td', {class: 'last-used', text: lastUsedText(t)}) : null,
         h('td', {class: 'menu-cell'}, rowMenu({
           label: `Actions for ${t.name}`,
           items: [
@@ -164,6 +224,7 @@ export async function createTokenDialog(ctx, onCreated) {
     id: 'create-projects', label: 'Projects', noneLabel: UNASSIGNED, disabled: projects === null,
     items: naturalSort(projects || [], 'name').map((p) => ({value: p.id, label: p.name})),
     emptyText: 'No projects.'});
+  const expiresEl = expiresField('create-expires', '', false);
   const submit = h('button', {class: 'primary', id: 'create-submit', type: 'button',
                               text: 'Create Token', onclick: () => create()});
 
@@ -215,6 +276,8 @@ export async function createTokenDialog(ctx, onCreated) {
     serverError.hidden = true;
     update();
     const body = {id, name: name.value.trim(), projects: projectSelect.values()};
+    const expires = fromLocalInput(expiresEl.querySelector('input').value);
+    if (expires) body.expires_at = expires;
     try {
       await api('POST', '/tokens', body);
     } catch (e) {
@@ -258,6 +321,7 @@ export async function createTokenDialog(ctx, onCreated) {
       h('div', {class: 'field'}, policySelect,
         h('p', {class: 'detail', text: 'Assign the token to a policy to give the token permissions.'})),
       h('div', {class: 'field'}, projectSelect),
+      expiresEl,
       serverError,
       h('div', {class: 'button-bar'}, submit,
         h('button', {class: 'secondary', type: 'button', id: 'create-cancel', text: 'Cancel',
@@ -282,6 +346,7 @@ export function detailPage(main, ctx, tokenId, initialTab) {
   let etag = null;
   let events = [];
   let methods = {};
+  let canRotate = false;  // the server has :rotate and this token may use it
   let alive = true;
   document.title = `${tokenId} · API Tokens · iamledger`;
   const header = h('header', {class: 'page-header'});
@@ -300,6 +365,7 @@ export function detailPage(main, ctx, tokenId, initialTab) {
         api('GET', `/tokens/${enc(tokenId)}`, undefined, {full: true}).catch((e) => e),
         loadHistory(),
         introspect(`/tokens/${tokenId}`).then((m) => { methods = m; }),
+        introspect(`/tokens/${tokenId}:rotate`).then((m) => { canRotate = !!m.post; }),
       ]);
       if (r instanceof ApiError) throw r;
       token = r.data.token;
@@ -340,6 +406,8 @@ export function detailPage(main, ctx, tokenId, initialTab) {
         h('div', {class: 'header-actions'},
           h('button', {class: 'secondary', id: 'token-copy', text: 'Copy Token', disabled: !token.value,
                        onclick: () => copyToken(token)}),
+          canRotate ? h('button', {class: 'secondary', id: 'token-rotate', text: 'Rotate Token',
+            onclick: () => rotateDialog(token, () => load())}) : null,
           h('button', {class: 'danger', id: 'token-delete', text: 'Delete Token', disabled: !methods.delete,
                        onclick: async () => { if (await deleteToken(token)) ctx.navigate('/settings/tokens'); }}))),
       h('dl', {class: 'summary', id: 'token-summary'},
@@ -348,8 +416,12 @@ export function detailPage(main, ctx, tokenId, initialTab) {
           text: (token.projects || []).length ? token.projects.join(', ') : UNASSIGNED})),
         h('div', {}, h('dt', {text: 'Created'}), h('dd', {id: 'summary-created', text: formatDate(token.created_at)})),
         h('div', {}, h('dt', {text: 'Status'}), h('dd', {id: 'summary-status', text: statusText(token)})),
-        last ? h('div', {}, h('dt', {text: 'Last changed'}), h('dd', {id: 'summary-changed',
-          text: `${formatDate(last.recorded_at)} by ${last.actor}`})) : null));
+        'expires_at' in token || 'last_used_at' in token || canRotate
+          ? [h('div', {}, h('dt', {text: 'Expires'}), h('dd', {id: 'summary-expires', text: expiresText(token)})),
+             h('div', {}, h('dt', {text: 'Last used'}), h('dd', {id: 'summary-last-used', text: lastUsedText(token)}))]
+          : null,
+        last ? h('div', {}, h('dt', {text: 'Last changed by'}), h('dd', {id: 'summary-changed',
+          text: `${last.actor}, ${formatDate(last.recorded_at)}`})) : null));
   }
 
   let tabsEl = null;
@@ -376,6 +448,8 @@ export function detailPage(main, ctx, tokenId, initialTab) {
     const status = h('select', {id: 'token-status', disabled: readOnly},
       h('option', {value: 'active', text: 'Active', selected: token.active}),
       h('option', {value: 'inactive', text: 'Inactive', selected: !token.active}));
+    const expiresEl = expiresField('token-expires', token.expires_at, readOnly);
+    const expires = expiresEl.querySelector('input');
     const saved = h('p', {class: 'saved', id: 'save-status', role: 'status'});
     const error = h('p', {class: 'error', id: 'save-error', role: 'alert', hidden: true});
     const save = h('button', {class: 'primary', id: 'token-save', type: 'submit', text: 'Save', disabled: true});
@@ -384,6 +458,7 @@ export function detailPage(main, ctx, tokenId, initialTab) {
     const dirty = () => {
       const p = projectSelect.values();
       return name.value.trim() !== token.name || (status.value === 'active') !== token.active ||
+             expires.value !== toLocalInput(token.expires_at) ||
              p.length !== current.length || p.some((x) => !current.includes(x));
     };
     const onChange = () => {
@@ -398,14 +473,18 @@ export function detailPage(main, ctx, tokenId, initialTab) {
                                  onChange});
     name.addEventListener('input', onChange);
     status.addEventListener('change', onChange);
+    expires.addEventListener('input', onChange);
+    expires.addEventListener('change', onChange);
     clear(panel, h('form', {class: 'details-form', id: 'token-details', onsubmit: async (e) => {
       e.preventDefault();
       save.disabled = true;
       error.hidden = true;
       try {
-        const r = await api('PUT', `/tokens/${enc(token.id)}`,
-          {name: name.value.trim(), active: status.value === 'active', projects: projectSelect.values()},
-          {full: true, ifMatch: etag});
+        const update = {name: name.value.trim(), active: status.value === 'active',
+                        projects: projectSelect.values()};
+        // Omitted keeps the expiry (API.md); "" clears it.
+        if (expires.value !== toLocalInput(token.expires_at)) update.expires_at = fromLocalInput(expires.value);
+        const r = await api('PUT', `/tokens/${enc(token.id)}`, update, {full: true, ifMatch: etag});
         token = r.data.token;
         const again = await api('GET', `/tokens/${enc(token.id)}`, undefined, {full: true});
         token = again.data.token;
@@ -441,6 +520,7 @@ export function detailPage(main, ctx, tokenId, initialTab) {
       h('div', {class: 'field'}, h('label', {for: 'token-name', class: 'label', text: 'Name'}), name, nameError),
       h('div', {class: 'field'}, projectSelect),
       h('div', {class: 'field'}, h('label', {for: 'token-status', class: 'label', text: 'Status'}), status),
+      expiresEl,
       readOnly ? h('p', {class: 'muted', text: 'This token may not change it.'}) : null,
       error,
       h('div', {class: 'button-bar'}, save, saved)));
