@@ -105,6 +105,15 @@ const std::vector<RouteInfo>& Table() {
          "iam:projects:get"},
         {R::kListEvents, "Events/ListEvents", "GET", "/apis/iam/v2/events",
          "iam:events", "iam:events:list"},
+        // -------------------------------------------- API.md: audit
+        {R::kAuditCheck, "Audit/Check", "GET", "/apis/iam/v2/audit/check",
+         "iam:audit", "iam:audit:read"},
+        {R::kAuditWho, "Audit/Who", "GET", "/apis/iam/v2/audit/who",
+         "iam:audit", "iam:audit:read"},
+        {R::kAuditDiff, "Audit/Diff", "GET", "/apis/iam/v2/audit/diff",
+         "iam:audit", "iam:audit:read"},
+        {R::kAuditWhatIf, "Audit/WhatIf", "POST", "/apis/iam/v2/audit/what-if",
+         "iam:audit", "iam:audit:read", true},
         // ------------------------------------------ API.md: operations
         {R::kHealthz, "Ops/Healthz", "GET", "/healthz", "", "", false, false,
          false},

@@ -72,6 +72,10 @@ enum class RouteId {
   kIntrospect,
   // API.md additions
   kListEvents,
+  kAuditCheck,
+  kAuditWho,
+  kAuditDiff,
+  kAuditWhatIf,
   kHealthz,
   kReadyz,
   kMetrics,

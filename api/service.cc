@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/audit.h"
 #include "api/console.h"
 #include "api/json_codec.h"
 #include "api/router.h"
@@ -270,7 +271,8 @@ struct Service::Impl {
         wrapping_key(keys.wrapping_key),
         digester(keys.pepper),
         options(options),
-        lifecycle(projections, &digester, options.lifecycle, options.clock) {
+        lifecycle(projections, &digester, options.lifecycle, options.clock),
+        audit(store, options.audit) {
     feed_thread = std::thread([this] { FeedLoop(); });
   }
 
@@ -378,6 +380,11 @@ struct Service::Impl {
       introspect = std::move(*d);
     }
 
+    if (route == RouteId::kAuditWhatIf) {
+      Status s = Audit::ValidateWhatIf(ctx->req.body);
+      if (!s.ok()) return Fail(ctx, s);
+    }
+
     // 4. Authentication.
     auto subject = Authenticate(ctx->req);
     if (!subject.ok()) return Fail(ctx, subject.status());
@@ -402,6 +409,7 @@ struct Service::Impl {
     ctx->if_match = *if_match;
 
     if (write) return StartWrite(ctx, std::move(*write));
+    if (IsAuditRoute(route)) return AuditQuery(ctx);
     if (introspect_some) return IntrospectSome(ctx, *introspect_some);
     if (introspect) return IntrospectOne(ctx, *introspect);
     return Read(ctx);
@@ -462,6 +470,43 @@ struct Service::Impl {
     Write write;
     write.command = std::move(cmd);
     StartWrite(ctx, std::move(write));
+  }
+
+  // The audit queries (api/audit.h) take up to seconds, so they run on a
+  // thread of their own, not an I/O thread.
+  void AuditQuery(const CtxPtr& ctx) {
+    {
+      std::lock_guard<std::mutex> lock(feed_mu);
+      if (feed_stopping) {
+        return Fail(ctx, UnavailableError("the server is stopping"));
+      }
+      backups_running++;
+    }
+    std::thread([this, ctx] {
+      const bool pretty = ctx->neg.pretty;
+      const QueryParams& q = ctx->match.query;
+      StatusOr<std::string> body = InternalError("no audit route");
+      switch (ctx->match.id()) {
+        case RouteId::kAuditCheck:
+          body = audit.Check(q, pretty);
+          break;
+        case RouteId::kAuditWho:
+          body = audit.Who(q, pretty);
+          break;
+        case RouteId::kAuditDiff:
+          body = audit.Diff(q, pretty);
+          break;
+        default:
+          body = audit.WhatIf(ctx->req.body, ctx->caller.subjects, pretty);
+          break;
+      }
+      if (body.ok()) {
+        Ok(ctx, std::move(*body));
+      } else {
+        Fail(ctx, body.status());
+      }
+      backups_running--;
+    }).detach();
   }
 
   static bool IsCommandRoute(RouteId r) {
@@ -1171,7 +1216,9 @@ struct Service::Impl {
   Lifecycle lifecycle;
   Metrics metrics;
   WrappedKeyCache wrapped_keys;
+  Audit audit;
 
+  // Backups and audit queries on threads of their own (Shutdown waits).
   std::atomic<int> backups_running{0};
   std::mutex feed_mu;
   std::condition_variable feed_cv;

@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
+#include "projections/point_in_time.h"
 #include "projections/projections.h"
 
 namespace iam::api {
@@ -41,6 +42,8 @@ struct ServiceOptions {
   // rotation and rate limits read (null = the system clock).
   LifecycleOptions lifecycle;
   const Clock* clock = nullptr;
+  // The audit queries' point-in-time snapshots (api/audit.h).
+  projections::PointInTimeOptions audit;
 };
 
 // The subject of requests arriving on the admin socket (DESIGN.md §6).

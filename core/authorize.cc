@@ -268,6 +268,7 @@ struct CompiledPolicy {
     bool all_projects;  // projects hold "*"
     ActionList actions;
     const CompiledActions* role;  // null: none, or the role does not exist
+    CompiledText role_id;         // the statement's role as stored ("" none)
     Span<Project> projects;
     Span<CompiledText> resources;  // empty when any_resource
 
@@ -279,6 +280,7 @@ struct CompiledPolicy {
     }
   };
   Span<Stmt> statements;
+  CompiledText id;  // the policy's id (for the reasons of a decision)
   // Keeps the statements' roles alive.
   std::vector<std::shared_ptr<const CompiledActions>> roles;
 };
@@ -314,9 +316,10 @@ std::shared_ptr<const CompiledPolicy> CompileToBlock(
     const Policy& policy, const CompiledRoles* roles) {
   using C = CompiledPolicy;
   const size_t n = policy.statements.size();
-  size_t bound = BlockWriter::Bound<C>(1) + BlockWriter::Bound<C::Stmt>(n);
+  size_t bound = BlockWriter::Bound<C>(1) + BlockWriter::Bound<C::Stmt>(n) +
+                 policy.id.size();
   for (const Statement& st : policy.statements) {
-    bound += ActionList::Bound(st.actions) +
+    bound += st.role.size() + ActionList::Bound(st.actions) +
              BlockWriter::Bound<C::Project>(st.projects.size()) +
              BlockWriter::Bound<CompiledText>(st.resources.size());
     for (const auto& p : st.projects) bound += p.size();
@@ -331,6 +334,7 @@ std::shared_ptr<const CompiledPolicy> CompileToBlock(
   C* c = new (w.Take<C>(1)) C;
   C::Stmt* stmts = w.Take<C::Stmt>(n);
   c->statements = {stmts, static_cast<uint32_t>(n)};
+  c->id = put_text(policy.id);
   for (size_t i = 0; i < n; ++i) {
     const Statement& st = policy.statements[i];
     C::Stmt* s = new (stmts + i) C::Stmt{};
@@ -339,6 +343,7 @@ std::shared_ptr<const CompiledPolicy> CompileToBlock(
     s->all_projects = NamesAllProjects(st.projects);
     s->actions = ActionList::Write(w, st.actions);
     s->role = nullptr;
+    s->role_id = put_text(st.role);
     if (!st.role.empty() && roles != nullptr) {
       if (auto role = roles->find(st.role); role != nullptr) {
         s->role = role.get();
@@ -488,11 +493,17 @@ struct Grants {
   std::vector<const Stmt*> deny;   // other matching DENYs (their projects)
   // DecideAllProjects' scratch: projects with their hashes at hand.
   std::vector<std::pair<uint64_t, const CompiledPolicy::Project*>> named;
+  // When set (AuthorizeExplained), every matching statement is recorded
+  // here with its policy, and none is skipped: the skips below only leave
+  // out statements that cannot change the decision, so the decision is the
+  // same either way.
+  std::vector<std::pair<const CompiledPolicy*, const Stmt*>>* matched = nullptr;
 
   void Clear() {
     allow_all = deny_all = any_allow = any_deny = false;
     allow.clear();
     deny.clear();
+    matched = nullptr;
   }
   static bool In(const std::vector<const Stmt*>& statements,
                  std::string_view project) {
@@ -533,11 +544,13 @@ bool StatementMatches(const CompiledPolicy::Stmt& st, std::string_view resource,
 // project matched), so the caller may stop.
 bool CollectPolicy(const CompiledPolicy& policy, std::string_view resource,
                    const RequestedAction& action, Grants& g) {
+  const bool explain = g.matched != nullptr;
   for (const CompiledPolicy::Stmt& st : policy.statements) {
     const bool allow = st.effect == Effect::kAllow;
     // A statement that cannot add anything is not evaluated.
-    if (allow ? g.allow_all : g.deny_all) continue;
+    if (!explain && (allow ? g.allow_all : g.deny_all)) continue;
     if (!StatementMatches(st, resource, action)) continue;
+    if (explain) g.matched->emplace_back(&policy, &st);
     if (allow) {
       g.any_allow = true;
       if (st.all_projects) {
@@ -549,7 +562,8 @@ bool CollectPolicy(const CompiledPolicy& policy, std::string_view resource,
       g.any_deny = true;
       if (st.all_projects) {
         g.deny_all = true;
-        return false;
+        if (!explain) return false;
+        continue;
       }
       g.deny.push_back(&st);
     }
@@ -783,6 +797,71 @@ AuthzDecision Authorize(const IamState& state, const StringList& subjects,
     return DecideHeader(*projects_header, g);
   }
   return DecideAllProjects(state, g);
+}
+
+ExplainedDecision AuthorizeExplained(const IamState& state,
+                                     const AuthzRequest& request) {
+  Grants& g = ScratchGrants();
+  thread_local std::vector<
+      std::pair<const CompiledPolicy*, const Grants::Stmt*>>
+      matched;
+  matched.clear();
+  g.matched = &matched;
+  Collect(state, request.subjects, request.resource, request.action, g);
+  const bool header =
+      request.has_projects_header && !request.projects_header.empty();
+  ExplainedDecision out;
+  out.decision = header ? DecideHeader(request.projects_header, g)
+                        : DecideAllProjects(state, g);
+  // The requested projects (§4.1), and the authorized ones.
+  auto requested = [&](std::string_view p) {
+    if (header) return Contains(request.projects_header, p);
+    return p == kUnassignedProject || state.projects.contains(std::string(p));
+  };
+  const ProjectFilter& f = out.decision.filter;
+  auto authorized = [&](std::string_view p) {
+    return f.all ? requested(p) || p == kAllProjects : Contains(f.projects, p);
+  };
+  // Allowed: the ALLOWs granting an authorized project. Denied: the DENYs
+  // removing a requested project (none when nothing allowed it at all).
+  const Effect deciding = out.decision.allowed ? Effect::kAllow : Effect::kDeny;
+  std::set<std::pair<const CompiledPolicy*, const Grants::Stmt*>> seen;
+  for (const auto& [policy, st] : matched) {
+    if (st->effect != deciding || !seen.emplace(policy, st).second) continue;
+    bool relevant = st->all_projects;
+    for (const auto& p : st->projects) {
+      if (relevant) break;
+      relevant = deciding == Effect::kAllow ? authorized(p.id.view())
+                                            : requested(p.id.view());
+    }
+    if (!relevant) continue;
+    DecidingStatement r;
+    r.policy_id = std::string(policy->id.view());
+    r.statement = static_cast<size_t>(st - policy->statements.begin());
+    r.effect = st->effect;
+    r.role = std::string(st->role_id.view());
+    // The member that made the policy apply.
+    const Policy* source = nullptr;
+    if (auto it = state.policies.find(r.policy_id);
+        it != state.policies.end()) {
+      source = &it->second;
+    } else {
+      for (const Policy& sp : SystemPolicies()) {
+        if (sp.id == r.policy_id) source = &sp;
+      }
+    }
+    if (source != nullptr) {
+      for (const auto& m : source->members) {
+        for (const auto& subject : request.subjects) {
+          if (r.member.empty() && MemberMatches(m, subject)) r.member = m;
+        }
+        if (!r.member.empty()) break;
+      }
+    }
+    out.reasons.push_back(std::move(r));
+  }
+  matched.clear();
+  return out;
 }
 
 AuthzDecision Authorize(const IamState& state, const AuthzRequest& request) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/caller.h"
 #include "core/events.h"
@@ -72,6 +73,34 @@ struct AuthzDecision {
 // common cases (all-projects ALLOW without a matching DENY, or nothing
 // matches) once the calling thread has warmed up.
 AuthzDecision Authorize(const IamState& state, const AuthzRequest& request);
+
+// One statement that decided a query (API.md "Audit queries", `reasons`).
+struct DecidingStatement {
+  std::string policy_id;
+  size_t statement = 0;  // index into the policy's statements
+  Effect effect = Effect::kAllow;
+  std::string role;    // the statement's role, "" when none
+  std::string member;  // the policy member that matched a subject
+  friend bool operator==(const DecidingStatement&,
+                         const DecidingStatement&) = default;
+};
+
+struct ExplainedDecision {
+  AuthzDecision decision;
+  // When allowed: every matching ALLOW statement that grants one of the
+  // authorized projects. When denied: every matching DENY statement naming
+  // a requested project (or all projects); empty when no ALLOW matched at
+  // all. Each statement once, system policies first, then stored ones in
+  // the order of the member indexes.
+  std::vector<DecidingStatement> reasons;
+};
+
+// Authorize, with the deciding statements. The decision is computed by the
+// same collection and the same decision functions as Authorize (the only
+// difference: no matching statement is skipped, and those skips never
+// change a decision), so `decision` always equals Authorize(state, request).
+ExplainedDecision AuthorizeExplained(const IamState& state,
+                                     const AuthzRequest& request);
 
 // The same query without building an AuthzRequest. `projects_header` null or
 // empty = no header.

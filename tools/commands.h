@@ -4,7 +4,9 @@
 #define IAMLEDGER_TOOLS_COMMANDS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace iam::tools {
 
@@ -18,6 +20,8 @@ struct ServeFlags {
   bool show_once = false;
   std::string revoke_rate_limit = "60/h";  // per client address
   std::string max_token_lifetime;          // "" = none; "90d", "12h", ...
+  // Audit queries: a point-in-time snapshot every N events (api/audit.h).
+  uint64_t audit_snapshot_every = 10000;
 };
 int RunServe(const ServeFlags& flags);
 
@@ -49,6 +53,23 @@ int RunReplayVerify(const ReplayFlags& flags);
 int RunReplayRebuild(const ReplayFlags& flags);
 // Every event from --from-seq as one JSON line, secrets redacted.
 int RunReplayExport(const ReplayFlags& flags);
+
+// `audit check|who|diff` (tools/audit.cc): the audit queries of the API
+// (api/audit.h, the same implementation) on a data directory, offline and
+// read-only. Empty strings / unset seqs are parameters not given.
+struct AuditFlags {
+  std::string command;  // "check", "who", "diff"
+  std::string data_dir = "./data";
+  std::string at, from, to;
+  std::optional<uint64_t> at_seq, from_seq, to_seq;
+  std::string subject, action, resource;
+  std::vector<std::string> projects;
+  bool json = false;
+  bool pretty = false;
+};
+// Human-readable by default, the API's JSON with --json. Exit 0, 1 on a
+// failure, 2 on a bad parameter.
+int RunAudit(const AuditFlags& flags);
 
 // `backup create` (tools/backup.cc): through the running server's admin
 // socket, or on the stopped data directory itself.

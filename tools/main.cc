@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "I/O threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  serve_cmd
+      ->add_option("--audit-snapshot-every", serve.audit_snapshot_every,
+                   "Audit queries: keep a point-in-time snapshot every N "
+                   "events (0: none)")
+      ->capture_default_str();
   std::string token_values = "reveal";
   serve_cmd
       ->add_option("--token-values", token_values,
@@ -110,6 +115,61 @@ int main(int argc, char** argv) {
       "--key-file", backup.key_file,
       "Master key file (offline only; default: beside the data directory)");
 
+  auto* audit_cmd = app.add_subcommand(
+      "audit",
+      "Audit queries on a data directory, offline and read-only (the API's "
+      "/audit/check, /audit/who, /audit/diff)");
+  audit_cmd->require_subcommand(1);
+  AuditFlags audit;
+  auto add_audit_common = [&audit](CLI::App* cmd) {
+    cmd->add_option("--data-dir", audit.data_dir, "Data directory")
+        ->capture_default_str();
+    cmd->add_flag("--json", audit.json, "Print the API's JSON answer");
+    cmd->add_flag("--pretty", audit.pretty, "Indent the JSON");
+  };
+  auto add_point = [&audit](CLI::App* cmd) {
+    auto* at = cmd->add_option("--at", audit.at,
+                               "RFC 3339 time (default: the end of the log)");
+    auto* at_seq = cmd->add_option("--at-seq", audit.at_seq, "Seq");
+    at->excludes(at_seq);
+  };
+  auto add_projects = [&audit](CLI::App* cmd) {
+    cmd->add_option("--project", audit.projects,
+                    "Requested project (repeatable; default: all)");
+  };
+  auto* audit_check = audit_cmd->add_subcommand(
+      "check", "Was SUBJECT allowed ACTION on RESOURCE, and why");
+  add_audit_common(audit_check);
+  add_point(audit_check);
+  audit_check->add_option("--subject", audit.subject, "e.g. token:ci")
+      ->required();
+  audit_check->add_option("--action", audit.action, "e.g. iam:tokens:get")
+      ->required();
+  audit_check->add_option("--resource", audit.resource, "e.g. iam:tokens:ci")
+      ->required();
+  add_projects(audit_check);
+  auto* audit_who = audit_cmd->add_subcommand(
+      "who", "Every member expression and token allowed ACTION on RESOURCE");
+  add_audit_common(audit_who);
+  add_point(audit_who);
+  audit_who->add_option("--action", audit.action, "e.g. iam:tokens:get")
+      ->required();
+  audit_who->add_option("--resource", audit.resource, "e.g. iam:tokens:ci")
+      ->required();
+  add_projects(audit_who);
+  auto* audit_diff = audit_cmd->add_subcommand(
+      "diff", "Grants gained and lost per subject between two points");
+  add_audit_common(audit_diff);
+  auto* from = audit_diff->add_option("--from", audit.from,
+                                      "RFC 3339 time (default: seq 0)");
+  auto* from_seq = audit_diff->add_option("--from-seq", audit.from_seq, "Seq");
+  from->excludes(from_seq);
+  auto* to = audit_diff->add_option(
+      "--to", audit.to, "RFC 3339 time (default: the end of the log)");
+  auto* to_seq = audit_diff->add_option("--to-seq", audit.to_seq, "Seq");
+  to->excludes(to_seq);
+  audit_diff->add_option("--subject", audit.subject, "Only this subject");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -125,5 +185,11 @@ int main(int argc, char** argv) {
   if (rebuild_cmd->parsed()) return RunReplayRebuild(replay);
   if (export_cmd->parsed()) return RunReplayExport(replay);
   if (backup_create_cmd->parsed()) return RunBackupCreate(backup);
+  for (auto* cmd : {audit_check, audit_who, audit_diff}) {
+    if (cmd->parsed()) {
+      audit.command = cmd->get_name();
+      return RunAudit(audit);
+    }
+  }
   return 2;
 }

@@ -51,6 +51,7 @@ int RunServe(const ServeFlags& flags) {
       flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
   so.lifecycle.revoke_limit = *revoke_limit;
   so.lifecycle.max_token_lifetime = max_lifetime;
+  so.audit.snapshot_every = flags.audit_snapshot_every;
   api::Service service((*ledger)->store(), (*ledger)->projections(),
                        (*ledger)->keys(), so);
   api::HttpServerOptions ho;

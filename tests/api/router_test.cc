@@ -94,6 +94,14 @@ const std::vector<Expect>& Cases() {
        "iam:introspect", "iam:introspect:get", ""},
       {"GET", "/apis/iam/v2/events", RouteId::kListEvents, "iam:events",
        "iam:events:list", ""},
+      {"GET", "/apis/iam/v2/audit/check?subject=token:a", RouteId::kAuditCheck,
+       "iam:audit", "iam:audit:read", ""},
+      {"GET", "/apis/iam/v2/audit/who", RouteId::kAuditWho, "iam:audit",
+       "iam:audit:read", ""},
+      {"GET", "/apis/iam/v2/audit/diff", RouteId::kAuditDiff, "iam:audit",
+       "iam:audit:read", ""},
+      {"POST", "/apis/iam/v2/audit/what-if", RouteId::kAuditWhatIf, "iam:audit",
+       "iam:audit:read", ""},
       {"GET", "/healthz", RouteId::kHealthz, "", "", ""},
       {"GET", "/readyz", RouteId::kReadyz, "", "", ""},
       {"GET", "/metrics", RouteId::kMetrics, "", "", ""},
@@ -332,7 +340,9 @@ TEST_CASE("router: introspection registry") {
       "/apis/iam/v2/policy_version", "/apis/iam/v2/roles",
       "/apis/iam/v2/projects",       "/apis/iam/v2/introspect_projects",
       "/apis/iam/v2/introspect",     "/apis/iam/v2/introspect_some",
-      "/apis/iam/v2/events"};
+      "/apis/iam/v2/events",         "/apis/iam/v2/audit/check",
+      "/apis/iam/v2/audit/who",      "/apis/iam/v2/audit/diff",
+      "/apis/iam/v2/audit/what-if"};
   CHECK(paths == expected);
 
   auto routes = RoutesWithLiteralPath("/apis/iam/v2/tokens");

@@ -1,0 +1,391 @@
+#include "api/audit.h"
+
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "api/json_codec.h"
+#include "core/audit.h"
+#include "core/authorize.h"
+#include "core/clock.h"
+#include "core/decide.h"
+#include "core/ids.h"
+#include "eventstore/crypto.h"
+
+namespace iam::api {
+namespace {
+
+using Json = nlohmann::ordered_json;
+namespace au = iam::audit;
+
+constexpr size_t kMaxWhatIfRequests = 100;
+
+std::string Dump(const Json& j, bool pretty) {
+  return j.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json ReasonsJson(const std::vector<DecidingStatement>& reasons) {
+  Json a = Json::array();
+  for (const auto& r : reasons) {
+    a.push_back(Json{{"policy_id", r.policy_id},
+                     {"statement", r.statement},
+                     {"effect", au::EffectName(r.effect)},
+                     {"role", r.role},
+                     {"member", r.member}});
+  }
+  return a;
+}
+
+Json DiffJson(const std::vector<au::SubjectDiff>& diff) {
+  auto changes = [](const std::vector<au::GrantChange>& list) {
+    Json a = Json::array();
+    for (const auto& c : list) {
+      a.push_back(Json{{"effect", au::EffectName(c.grant.effect)},
+                       {"action", c.grant.action},
+                       {"resource", c.grant.resource},
+                       {"project", c.grant.project},
+                       {"policy_id", c.grant.policy_id},
+                       {"statement", c.grant.statement},
+                       {"role", c.grant.role},
+                       {"seqs", c.seqs}});
+    }
+    return a;
+  };
+  Json a = Json::array();
+  for (const auto& d : diff) {
+    a.push_back(Json{{"subject", d.subject},
+                     {"gained", changes(d.gained)},
+                     {"lost", changes(d.lost)}});
+  }
+  return a;
+}
+
+StatusOr<std::string> Required(const QueryParams& params,
+                               std::string_view key) {
+  auto it = params.find(std::string(key));
+  if (it == params.end() || it->second.empty()) {
+    return InvalidArgumentError("missing parameter \"" + std::string(key) +
+                                "\"");
+  }
+  return it->second;
+}
+
+StringList AllValues(const QueryParams& params, const std::string& key) {
+  StringList out;
+  auto [first, last] = params.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (!it->second.empty()) out.push_back(it->second);
+  }
+  return out;
+}
+
+// The writes a what-if may hold: exactly the routes that change state.
+bool IsWriteRoute(RouteId r) {
+  switch (r) {
+    case RouteId::kCreateToken:
+    case RouteId::kUpdateToken:
+    case RouteId::kDeleteToken:
+    case RouteId::kCreatePolicy:
+    case RouteId::kUpdatePolicy:
+    case RouteId::kDeletePolicy:
+    case RouteId::kReplacePolicyMembers:
+    case RouteId::kAddPolicyMembers:
+    case RouteId::kRemovePolicyMembers:
+    case RouteId::kCreateRole:
+    case RouteId::kUpdateRole:
+    case RouteId::kDeleteRole:
+    case RouteId::kCreateProject:
+    case RouteId::kUpdateProject:
+    case RouteId::kDeleteProject:
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct WhatIfRequest {
+  std::string method;
+  std::string path;
+  std::string body;  // JSON text; "" when absent
+};
+
+StatusOr<std::vector<WhatIfRequest>> ParseWhatIf(std::string_view body) {
+  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto bad = [](std::string m) { return InvalidArgumentError(std::move(m)); };
+  if (j.is_discarded()) return bad("what-if body is not valid JSON");
+  if (!j.is_object()) return bad("what-if body must be a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "requests") return bad("unknown field \"" + key + "\"");
+  }
+  if (!j.contains("requests") || !j["requests"].is_array() ||
+      j["requests"].empty() || j["requests"].size() > kMaxWhatIfRequests) {
+    return bad("\"requests\" must be an array of 1 to " +
+               std::to_string(kMaxWhatIfRequests) + " requests");
+  }
+  std::vector<WhatIfRequest> out;
+  for (const auto& r : j["requests"]) {
+    const std::string at = "requests[" + std::to_string(out.size()) + "]";
+    if (!r.is_object()) return bad(at + " must be an object");
+    WhatIfRequest w;
+    for (const auto& [key, value] : r.items()) {
+      if (key == "method" || key == "path") {
+        if (!value.is_string())
+          return bad(at + "." + key + " must be a string");
+        (key == "method" ? w.method : w.path) = value.get<std::string>();
+      } else if (key == "body") {
+        if (!value.is_object()) return bad(at + ".body must be an object");
+        w.body = value.dump();
+      } else {
+        return bad(at + ": unknown field \"" + key + "\"");
+      }
+    }
+    if (w.method.empty() || w.path.empty()) {
+      return bad(at + " needs \"method\" and \"path\"");
+    }
+    RouteMatch m = Match(w.method, w.path);
+    if (m.ok() && !IsWriteRoute(m.id())) {
+      return bad(at + ": what-if decides writes only (" + w.method + " " +
+                 w.path + " changes nothing)");
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsAuditRoute(RouteId route) {
+  return route == RouteId::kAuditCheck || route == RouteId::kAuditWho ||
+         route == RouteId::kAuditDiff || route == RouteId::kAuditWhatIf;
+}
+
+Audit::Audit(projections::EventReader reader,
+             std::function<StatusOr<uint64_t>()> head,
+             projections::PointInTimeOptions options)
+    : timeline_(std::make_unique<projections::PointInTime>(std::move(reader),
+                                                           options)),
+      head_(std::move(head)) {}
+
+Audit::Audit(const eventstore::EventStore* store,
+             projections::PointInTimeOptions options)
+    : Audit(
+          [store](uint64_t after, uint64_t to, EventSink* sink) -> Status {
+            if (to <= after) return OkStatus();
+            return store->ReadFrom(after + 1, sink, to);
+          },
+          [store]() -> StatusOr<uint64_t> { return store->LastSeq(); },
+          options) {}
+
+std::unique_ptr<Audit> Audit::Offline(const std::string& data_dir,
+                                      projections::PointInTimeOptions options) {
+  auto reader = [data_dir](uint64_t after, uint64_t to,
+                           EventSink* sink) -> Status {
+    if (to <= after) return OkStatus();
+    eventstore::VerifyOptions o;
+    o.verify_checksums = false;  // the blocks read are checked anyway
+    o.from_seq = after + 1;
+    o.to_seq = to;
+    o.sink = sink;
+    return eventstore::VerifyLog(data_dir, o).status();
+  };
+  std::unique_ptr<Audit> audit(new Audit(std::move(reader), nullptr, options));
+  projections::PointInTime* timeline = audit->timeline_.get();
+  audit->head_ = [timeline] { return timeline->CatchUp(); };
+  return audit;
+}
+
+StatusOr<uint64_t> Audit::Point(const QueryParams& params,
+                                std::string_view name, uint64_t head,
+                                uint64_t fallback) {
+  const std::string time_key(name);
+  const std::string seq_key = time_key + "_seq";
+  const bool has_time = params.contains(time_key);
+  const bool has_seq = params.contains(seq_key);
+  if (has_time && has_seq) {
+    return InvalidArgumentError("give " + time_key + " or " + seq_key +
+                                ", not both");
+  }
+  if (has_seq) {
+    IAM_ASSIGN_OR_RETURN(uint64_t seq,
+                         QueryUint(params, seq_key, fallback,
+                                   std::numeric_limits<uint64_t>::max()));
+    if (seq > head) {
+      return InvalidArgumentError(seq_key + " " + std::to_string(seq) +
+                                  " is past the end of the log (seq " +
+                                  std::to_string(head) + ")");
+    }
+    return seq;
+  }
+  if (has_time) {
+    auto t = ParseRfc3339(params.find(time_key)->second);
+    if (!t.ok()) {
+      return InvalidArgumentError(
+          time_key + " must be an RFC 3339 time, e.g. 2026-11-24T14:00:00Z");
+    }
+    return timeline_->SeqAt(*t, head);
+  }
+  return fallback;
+}
+
+StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
+  au::CheckQuery q;
+  IAM_ASSIGN_OR_RETURN(q.subject, Required(params, "subject"));
+  IAM_ASSIGN_OR_RETURN(q.action, Required(params, "action"));
+  IAM_ASSIGN_OR_RETURN(q.resource, Required(params, "resource"));
+  q.projects = AllValues(params, "project");
+  IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
+  IAM_ASSIGN_OR_RETURN(uint64_t at, Point(params, "at", head, head));
+  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at));
+  au::CheckResult r = au::Check(*state, q);
+  Json j{{"allowed", r.allowed},
+         {"at_seq", at},
+         {"reasons", ReasonsJson(r.reasons)}};
+  if (!r.note.empty()) j["note"] = r.note;
+  return Dump(j, pretty);
+}
+
+StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
+  IAM_ASSIGN_OR_RETURN(std::string action, Required(params, "action"));
+  IAM_ASSIGN_OR_RETURN(std::string resource, Required(params, "resource"));
+  StringList projects = AllValues(params, "project");
+  IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
+  IAM_ASSIGN_OR_RETURN(uint64_t at, Point(params, "at", head, head));
+  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at));
+  au::WhoResult r = au::Who(*state, action, resource, projects);
+  Json members = Json::array(), tokens = Json::array();
+  for (const auto& e : r.members) {
+    members.push_back(
+        Json{{"member", e.subject}, {"reasons", ReasonsJson(e.reasons)}});
+  }
+  for (const auto& e : r.tokens) {
+    tokens.push_back(
+        Json{{"id", e.subject.substr(std::string("token:").size())},
+             {"reasons", ReasonsJson(e.reasons)}});
+  }
+  return Dump(Json{{"at_seq", at}, {"members", members}, {"tokens", tokens}},
+              pretty);
+}
+
+StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
+  IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
+  IAM_ASSIGN_OR_RETURN(uint64_t from, Point(params, "from", head, 0));
+  IAM_ASSIGN_OR_RETURN(uint64_t to, Point(params, "to", head, head));
+  if (from > to) {
+    return InvalidArgumentError("the from point (seq " + std::to_string(from) +
+                                ") is after the to point (seq " +
+                                std::to_string(to) + ")");
+  }
+  std::string subject;
+  if (auto it = params.find("subject"); it != params.end()) {
+    if (it->second.empty()) return InvalidArgumentError("subject is empty");
+    subject = it->second;
+  }
+  IAM_ASSIGN_OR_RETURN(auto before, timeline_->StateAt(from));
+  IAM_ASSIGN_OR_RETURN(auto after, timeline_->StateAt(to));
+  Status error;
+  auto seqs = [&](const std::string& stream) {
+    auto v = timeline_->StreamSeqs(stream, from, to);
+    if (!v.ok()) {
+      error = v.status();
+      return std::vector<uint64_t>{};
+    }
+    return std::move(*v);
+  };
+  auto diff = au::Diff(*before, *after, seqs, subject);
+  IAM_RETURN_IF_ERROR(error);
+  return Dump(
+      Json{{"from_seq", from}, {"to_seq", to}, {"subjects", DiffJson(diff)}},
+      pretty);
+}
+
+Status Audit::ValidateWhatIf(std::string_view body) {
+  return ParseWhatIf(body).status();
+}
+
+StatusOr<std::string> Audit::WhatIf(std::string_view body,
+                                    const StringList& subjects, bool pretty) {
+  IAM_ASSIGN_OR_RETURN(std::vector<WhatIfRequest> requests, ParseWhatIf(body));
+  IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
+  IAM_ASSIGN_OR_RETURN(auto now, timeline_->StateAt(head));
+  IamState state = *now;  // the copy the requests change
+  std::map<std::string, std::vector<uint64_t>> would_be;  // stream -> seqs
+  const Micros recorded_at = SystemClock::Get()->Now();
+  Json results = Json::array();
+  for (const WhatIfRequest& w : requests) {
+    Json r{{"method", w.method}, {"path", w.path}};
+    std::vector<uint64_t> seqs;
+    RouteMatch m = Match(w.method, w.path);
+    if (!m.ok()) {  // as the router answers: 400, 404 or 405
+      const int status = RoutingErrorResponse(m).status;
+      r["status"] = status;
+      r["error"] = status == 400   ? m.status.message()
+                   : status == 404 ? "Not Found"
+                                   : "Method Not Allowed";
+      r["seqs"] = seqs;
+      results.push_back(std::move(r));
+      continue;
+    }
+    auto decide = [&]() -> Status {
+      IAM_ASSIGN_OR_RETURN(DecodedCommand decoded,
+                           DecodeCommand(m.id(), w.body.empty() ? "{}" : w.body,
+                                         /*lax=*/false, m.Param("id")));
+      if (auto* create = std::get_if<CreateToken>(&decoded.command)) {
+        // The value's shape as the write path sees it; no value is made,
+        // sealed or kept.
+        TokenSecret& secret = create->secret;
+        secret.supplied = !decoded.token_value.empty();
+        secret.length = secret.supplied ? decoded.token_value.size() : 53;
+        secret.acceptable =
+            !secret.supplied ||
+            eventstore::IsAcceptableTokenValue(decoded.token_value);
+        if (secret.acceptable && create->id.empty()) {
+          create->id = DeriveIdFromName(create->name);
+        }
+      }
+      AuthzDecision authz =
+          Authorize(state, subjects, m.resource, m.action, nullptr);
+      if (!authz.allowed) return PermissionDeniedError("Permission Denied");
+      Caller caller;
+      caller.subjects = subjects;
+      caller.filter = std::move(authz.filter);
+      caller.may_assign = MayAssignFunc(state, subjects);
+      IAM_ASSIGN_OR_RETURN(Decision d,
+                           iam::Decide(decoded.command, state, caller));
+      for (Event& e : d.events) {
+        RecordedEvent rec;
+        rec.seq = state.last_seq + 1;
+        rec.recorded_at = recorded_at;
+        rec.meta.actor = subjects.empty() ? "" : subjects.front();
+        rec.stream = StreamOf(e);
+        auto v = state.stream_versions.find(rec.stream);
+        rec.stream_version =
+            (v == state.stream_versions.end() ? 0 : v->second) + 1;
+        rec.event = std::move(e);
+        IAM_RETURN_IF_ERROR(Evolve(state, rec));
+        would_be[rec.stream].push_back(rec.seq);
+        seqs.push_back(rec.seq);
+      }
+      return OkStatus();
+    };
+    Status s = decide();
+    r["status"] = s.ok() ? 200 : HttpStatusFor(s);
+    if (!s.ok()) r["error"] = PublicMessage(s);
+    r["seqs"] = seqs;
+    results.push_back(std::move(r));
+  }
+  auto seqs_of = [&](const std::string& stream) {
+    auto it = would_be.find(stream);
+    return it == would_be.end() ? std::vector<uint64_t>{} : it->second;
+  };
+  auto diff = au::Diff(*now, state, seqs_of);
+  return Dump(Json{{"at_seq", head},
+                   {"results", results},
+                   {"from_seq", head},
+                   {"to_seq", state.last_seq},
+                   {"subjects", DiffJson(diff)}},
+              pretty);
+}
+
+}  // namespace iam::api

@@ -1,0 +1,93 @@
+// The audit queries of API.md ("Audit queries"): GET /audit/check,
+// /audit/who, /audit/diff and POST /audit/what-if, and the same queries for
+// the offline command line (`iamledger audit ...`), one implementation.
+//
+// Parameters (query string, or the CLI's flags under the same names):
+//   check: subject, action, resource (required), project (repeatable)
+//   who:   action, resource (required), project (repeatable)
+//   both:  at=RFC3339 | at_seq=N (default: the end of the log)
+//   diff:  from=RFC3339 | from_seq=N (default 0), to=RFC3339 | to_seq=N
+//          (default: the end of the log), subject (optional)
+// A bad or missing parameter is InvalidArgument (400) naming it; a seq past
+// the end of the log is InvalidArgument too.
+//
+// Answers (JSON; `at_seq`, `from_seq`, `to_seq` name the points used):
+//   check: {"allowed", "at_seq", "reasons": [reason], "note"?}
+//   who:   {"at_seq", "members": [{"member", "reasons"}],
+//           "tokens": [{"id", "reasons"}]}
+//   diff:  {"from_seq", "to_seq", "subjects": [{"subject", "gained": [g],
+//           "lost": [g]}]}
+//   what-if: {"at_seq", "results": [{"method", "path", "status",
+//           "error"?, "seqs"}], "from_seq", "to_seq", "subjects": [...]}
+//   reason = {"policy_id", "statement", "effect", "role", "member"}
+//   g      = {"effect", "action", "resource", "project", "policy_id",
+//             "statement", "role", "seqs"}
+// `statement` is the index of the statement in its policy; `effect` is
+// "ALLOW" or "DENY"; `role` and `member` are "" when there is none.
+//
+// Points in time come from a projections::PointInTime over the log; "now"
+// is the log's last seq when the query starts. What-if decides its requests
+// on a copy of the state at now and never writes.
+#ifndef IAMLEDGER_API_AUDIT_H_
+#define IAMLEDGER_API_AUDIT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api/router.h"
+#include "core/events.h"
+#include "core/status.h"
+#include "eventstore/event_store.h"
+#include "projections/point_in_time.h"
+
+namespace iam::api {
+
+class Audit {
+ public:
+  // Over a live store (the server): events are read back from `store`,
+  // which must outlive this object.
+  Audit(const eventstore::EventStore* store,
+        projections::PointInTimeOptions options);
+  // Over a data directory opened read-only (the command line; works beside
+  // a running server).
+  static std::unique_ptr<Audit> Offline(
+      const std::string& data_dir, projections::PointInTimeOptions options);
+
+  StatusOr<std::string> Check(const QueryParams& params, bool pretty);
+  StatusOr<std::string> Who(const QueryParams& params, bool pretty);
+  StatusOr<std::string> Diff(const QueryParams& params, bool pretty);
+
+  // The body {"requests": [{"method", "path", "body"?}]} (1..100 requests,
+  // writes only: the routes that change state), checked before anything
+  // else; InvalidArgument when malformed.
+  static Status ValidateWhatIf(std::string_view body);
+  // Decides each request in order, as `subjects` would send it, on a copy of
+  // the state at now that the earlier ones changed: route match, body
+  // decoding, authorization and the decision of the live write path, then
+  // the events folded into the copy. Nothing reaches the log.
+  StatusOr<std::string> WhatIf(std::string_view body,
+                               const StringList& subjects, bool pretty);
+
+  projections::PointInTime& timeline() { return *timeline_; }
+
+ private:
+  Audit(projections::EventReader reader,
+        std::function<StatusOr<uint64_t>()> head,
+        projections::PointInTimeOptions options);
+  // The point `at` / `at_seq` (prefix "" ) or `from`/`from_seq` etc. name;
+  // `fallback` when neither is given.
+  StatusOr<uint64_t> Point(const QueryParams& params, std::string_view name,
+                           uint64_t head, uint64_t fallback);
+
+  std::unique_ptr<projections::PointInTime> timeline_;
+  std::function<StatusOr<uint64_t>()> head_;
+};
+
+// Whether `route` is one of the audit routes.
+bool IsAuditRoute(RouteId route);
+
+}  // namespace iam::api
+
+#endif  // IAMLEDGER_API_AUDIT_H_

@@ -1,0 +1,151 @@
+#include "projections/point_in_time.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+
+namespace iam::projections {
+namespace {
+
+// Folds events into `state` with Evolve (the one apply path), leaving the
+// secrets of created tokens out, then calls `after`.
+class FoldSink final : public EventSink {
+ public:
+  FoldSink(IamState& state, std::function<void(const RecordedEvent&)> after)
+      : state_(state), after_(std::move(after)) {}
+
+  Status Apply(const RecordedEvent& e) override {
+    if (e.seq != state_.last_seq + 1) {
+      return DataLossError("seq " + std::to_string(e.seq) +
+                           ": point-in-time state is at seq " +
+                           std::to_string(state_.last_seq));
+    }
+    const Token* created = nullptr;
+    IAM_RETURN_IF_ERROR(Evolve(state_, e, &created));
+    if (created != nullptr) {
+      Token& t = state_.tokens.find(created->id)->second;
+      std::string().swap(t.value_digest);
+      std::string().swap(t.sealed_value);
+    }
+    if (after_) after_(e);
+    return OkStatus();
+  }
+
+ private:
+  IamState& state_;
+  std::function<void(const RecordedEvent&)> after_;
+};
+
+// A copy of `s` without its stream versions (audit never needs them).
+std::shared_ptr<const IamState> CopyForAudit(IamState& s) {
+  StringMap<uint64_t> versions = std::move(s.stream_versions);
+  s.stream_versions = StringMap<uint64_t>();
+  auto copy = std::make_shared<const IamState>(s);
+  s.stream_versions = std::move(versions);
+  return copy;
+}
+
+Status PastTheEnd(uint64_t seq, uint64_t last) {
+  return Status(StatusCode::kOutOfRange, "seq " + std::to_string(seq) +
+                                             " is past the end of the log (" +
+                                             std::to_string(last) + ")");
+}
+
+}  // namespace
+
+PointInTime::PointInTime(EventReader reader, PointInTimeOptions options)
+    : reader_(std::move(reader)),
+      max_snapshots_(std::max<size_t>(options.max_snapshots, 2)),
+      every_(options.snapshot_every) {}
+
+Status PointInTime::ExtendLocked(uint64_t to, bool to_end) {
+  if (to <= builder_.last_seq) return OkStatus();
+  FoldSink sink(builder_, [this](const RecordedEvent& e) {
+    times_.push_back(e.recorded_at);
+    history_[e.stream].push_back(e.seq);
+    if (every_ == 0 || e.seq % every_ != 0) return;
+    snapshots_.push_back(CopyForAudit(builder_));
+    if (snapshots_.size() > max_snapshots_) {
+      // Every other one goes; the interval doubles.
+      every_ *= 2;
+      std::erase_if(snapshots_,
+                    [&](const auto& s) { return s->last_seq % every_ != 0; });
+    }
+  });
+  IAM_RETURN_IF_ERROR(reader_(builder_.last_seq, to, &sink));
+  if (!to_end && builder_.last_seq != to) {
+    return PastTheEnd(to, builder_.last_seq);
+  }
+  return OkStatus();
+}
+
+StatusOr<uint64_t> PointInTime::CatchUp() {
+  std::lock_guard<std::mutex> lock(mu_);
+  IAM_RETURN_IF_ERROR(
+      ExtendLocked(std::numeric_limits<uint64_t>::max(), /*to_end=*/true));
+  return builder_.last_seq;
+}
+
+StatusOr<std::shared_ptr<const IamState>> PointInTime::StateAt(uint64_t seq) {
+  std::shared_ptr<const IamState> base;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_.second != nullptr && last_.first == seq) return last_.second;
+    IAM_RETURN_IF_ERROR(ExtendLocked(seq));
+    if (seq == builder_.last_seq) {
+      last_ = {seq, CopyForAudit(builder_)};
+      return last_.second;
+    }
+    auto it = std::upper_bound(
+        snapshots_.begin(), snapshots_.end(), seq,
+        [](uint64_t s, const auto& snap) { return s < snap->last_seq; });
+    if (it != snapshots_.begin()) base = *std::prev(it);
+  }
+  auto state = base != nullptr ? std::make_shared<IamState>(*base)
+                               : std::make_shared<IamState>();
+  if (state->last_seq < seq) {
+    FoldSink sink(*state, nullptr);
+    IAM_RETURN_IF_ERROR(reader_(state->last_seq, seq, &sink));
+    if (state->last_seq != seq) return PastTheEnd(seq, state->last_seq);
+  }
+  std::shared_ptr<const IamState> out = std::move(state);
+  std::lock_guard<std::mutex> lock(mu_);
+  last_ = {seq, out};
+  return out;
+}
+
+StatusOr<uint64_t> PointInTime::SeqAt(Micros t, uint64_t head) {
+  std::lock_guard<std::mutex> lock(mu_);
+  IAM_RETURN_IF_ERROR(ExtendLocked(head));
+  // recorded_at never decreases along the log (batches are stamped in
+  // commit order), so the events at or before t are a prefix.
+  auto end = times_.begin() + static_cast<ptrdiff_t>(head);
+  return static_cast<uint64_t>(std::upper_bound(times_.begin(), end, t) -
+                               times_.begin());
+}
+
+StatusOr<std::vector<uint64_t>> PointInTime::StreamSeqs(
+    const std::string& stream, uint64_t after, uint64_t to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  IAM_RETURN_IF_ERROR(ExtendLocked(to));
+  auto it = history_.find(stream);
+  if (it == history_.end()) return std::vector<uint64_t>{};
+  const auto& v = it->second;
+  return std::vector<uint64_t>(std::upper_bound(v.begin(), v.end(), after),
+                               std::upper_bound(v.begin(), v.end(), to));
+}
+
+StatusOr<Micros> PointInTime::TimeOf(uint64_t seq) {
+  if (seq == 0) return Micros{0};
+  std::lock_guard<std::mutex> lock(mu_);
+  IAM_RETURN_IF_ERROR(ExtendLocked(seq));
+  return times_[seq - 1];
+}
+
+PointInTime::Stats PointInTime::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Stats{builder_.last_seq, every_, snapshots_.size()};
+}
+
+}  // namespace iam::projections

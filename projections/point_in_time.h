@@ -1,0 +1,105 @@
+// The state of the log at any past point, fast: the audit queries' source
+// (API.md "Audit queries"). Events are folded with core's Evolve, the one
+// apply path of live writes, start-up and replay, into a builder state;
+// every `snapshot_every` events a copy of it is kept (a snapshot). The state
+// after seq S is the newest snapshot at or before S plus at most
+// `snapshot_every` - 1 events read back from the log and folded into a copy.
+//
+// Cost, bounded: at most `max_snapshots` snapshots are kept; when the log
+// outgrows max_snapshots x snapshot_every events, every other snapshot is
+// dropped and the interval doubles (so a query folds at most the interval
+// then in force). Memory: (snapshots + 1) states without token secrets
+// (the builder and the snapshots; audit states never hold a token's digest
+// or sealed value, nor stream versions), 8 bytes per event for the time
+// index and 8 bytes per event plus one entry per stream for the per-stream
+// seq index. Nothing is written to disk: the timeline is built on the first
+// query after start-up (folding the log at replay speed) and extended on
+// later ones.
+//
+// Concurrency: every method may be called from many threads at once. The
+// states returned are immutable and shared; they stay valid as long as the
+// caller holds them.
+#ifndef IAMLEDGER_PROJECTIONS_POINT_IN_TIME_H_
+#define IAMLEDGER_PROJECTIONS_POINT_IN_TIME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/events.h"
+#include "core/model.h"
+#include "core/status.h"
+
+namespace iam::projections {
+
+// Delivers the events with seq in (after, to] in order to `sink` (an
+// EventStore's ReadFrom(after + 1, sink, to)).
+using EventReader =
+    std::function<Status(uint64_t after, uint64_t to, EventSink* sink)>;
+
+struct PointInTimeOptions {
+  uint64_t snapshot_every = 10000;  // N; 0 = no snapshots (fold from seq 0)
+  size_t max_snapshots = 128;       // then N doubles
+};
+
+class PointInTime {
+ public:
+  PointInTime(EventReader reader, PointInTimeOptions options);
+  PointInTime(const PointInTime&) = delete;
+  PointInTime& operator=(const PointInTime&) = delete;
+
+  // The state after event `seq` (seq 0: before the first event). `seq` must
+  // be in the log (kOutOfRange past its end is the reader's to report: the
+  // state returned then stops at the log's end, so callers check seq <=
+  // head first). The state's last_seq is `seq`.
+  StatusOr<std::shared_ptr<const IamState>> StateAt(uint64_t seq);
+
+  // The seq of the last event recorded at or before `t` among events
+  // 1..head (0 when none): the point an RFC 3339 `at` names. Extends the
+  // timeline to `head` first.
+  StatusOr<uint64_t> SeqAt(Micros t, uint64_t head);
+
+  // The seqs of `stream`'s events in (after, to], ascending. Extends the
+  // timeline to `to` first.
+  StatusOr<std::vector<uint64_t>> StreamSeqs(const std::string& stream,
+                                             uint64_t after, uint64_t to);
+
+  // Folds everything the reader delivers after the timeline's end (the
+  // rest of the log); returns the seq the timeline then ends at.
+  StatusOr<uint64_t> CatchUp();
+
+  // recorded_at of event `seq` (0 for seq 0). Extends to `seq` first.
+  StatusOr<Micros> TimeOf(uint64_t seq);
+
+  struct Stats {
+    uint64_t built_seq = 0;       // the builder's last_seq
+    uint64_t snapshot_every = 0;  // the interval now in force
+    size_t snapshots = 0;
+  };
+  Stats stats() const;
+
+ private:
+  // Folds events (builder's seq, to] into the builder; unless `to_end`,
+  // the log must reach `to`. Requires mu_.
+  Status ExtendLocked(uint64_t to, bool to_end = false);
+
+  EventReader reader_;
+  const size_t max_snapshots_;
+  mutable std::mutex mu_;
+  uint64_t every_;                                             // guarded
+  IamState builder_;                                           // guarded
+  std::vector<std::shared_ptr<const IamState>> snapshots_;     // ascending
+  std::vector<Micros> times_;                                  // per seq - 1
+  StringMap<std::vector<uint64_t>> history_;                   // stream
+  std::pair<uint64_t, std::shared_ptr<const IamState>> last_;  // the last
+                                                               // answer
+};
+
+}  // namespace iam::projections
+
+#endif  // IAMLEDGER_PROJECTIONS_POINT_IN_TIME_H_
