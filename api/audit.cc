@@ -146,8 +146,9 @@ StatusOr<std::vector<WhatIfRequest>> ParseWhatIf(std::string_view body) {
     }
     RouteMatch m = Match(w.method, w.path);
     if (m.ok() && !IsWriteRoute(m.id())) {
-      return bad(at + ": what-if decides writes only (" + w.method + " " +
-                 w.path + " changes nothing)");
+      return bad(at + ": what-if does not decide " + w.method + " " + w.path +
+                 " (only the writes of tokens, policies, members, roles and "
+                 "projects)");
     }
     out.push_back(std::move(w));
   }
@@ -163,20 +164,21 @@ bool IsAuditRoute(RouteId route) {
 
 Audit::Audit(projections::EventReader reader,
              std::function<StatusOr<uint64_t>()> head,
-             projections::PointInTimeOptions options)
-    : timeline_(std::make_unique<projections::PointInTime>(std::move(reader),
+             projections::PointInTimeOptions options, const Clock* clock)
+    : clock_(clock != nullptr ? clock : SystemClock::Get()),
+      timeline_(std::make_unique<projections::PointInTime>(std::move(reader),
                                                            options)),
       head_(std::move(head)) {}
 
 Audit::Audit(const eventstore::EventStore* store,
-             projections::PointInTimeOptions options)
+             projections::PointInTimeOptions options, const Clock* clock)
     : Audit(
           [store](uint64_t after, uint64_t to, EventSink* sink) -> Status {
             if (to <= after) return OkStatus();
             return store->ReadFrom(after + 1, sink, to);
           },
-          [store]() -> StatusOr<uint64_t> { return store->LastSeq(); },
-          options) {}
+          [store]() -> StatusOr<uint64_t> { return store->LastSeq(); }, options,
+          clock) {}
 
 std::unique_ptr<Audit> Audit::Offline(const std::string& data_dir,
                                       projections::PointInTimeOptions options) {
@@ -190,15 +192,16 @@ std::unique_ptr<Audit> Audit::Offline(const std::string& data_dir,
     o.sink = sink;
     return eventstore::VerifyLog(data_dir, o).status();
   };
-  std::unique_ptr<Audit> audit(new Audit(std::move(reader), nullptr, options));
+  std::unique_ptr<Audit> audit(
+      new Audit(std::move(reader), nullptr, options, nullptr));
   projections::PointInTime* timeline = audit->timeline_.get();
   audit->head_ = [timeline] { return timeline->CatchUp(); };
   return audit;
 }
 
-StatusOr<uint64_t> Audit::Point(const QueryParams& params,
-                                std::string_view name, uint64_t head,
-                                uint64_t fallback) {
+StatusOr<Audit::At> Audit::Point(const QueryParams& params,
+                                 std::string_view name, uint64_t head,
+                                 uint64_t fallback) {
   const std::string time_key(name);
   const std::string seq_key = time_key + "_seq";
   const bool has_time = params.contains(time_key);
@@ -216,7 +219,8 @@ StatusOr<uint64_t> Audit::Point(const QueryParams& params,
                                   " is past the end of the log (seq " +
                                   std::to_string(head) + ")");
     }
-    return seq;
+    IAM_ASSIGN_OR_RETURN(Micros time, timeline_->TimeOf(seq));
+    return At{seq, time};
   }
   if (has_time) {
     auto t = ParseRfc3339(params.find(time_key)->second);
@@ -224,9 +228,12 @@ StatusOr<uint64_t> Audit::Point(const QueryParams& params,
       return InvalidArgumentError(
           time_key + " must be an RFC 3339 time, e.g. 2026-11-24T14:00:00Z");
     }
-    return timeline_->SeqAt(*t, head);
+    IAM_ASSIGN_OR_RETURN(uint64_t seq, timeline_->SeqAt(*t, head));
+    return At{seq, *t};
   }
-  return fallback;
+  if (fallback == head) return At{head, clock_->Now()};
+  IAM_ASSIGN_OR_RETURN(Micros time, timeline_->TimeOf(fallback));
+  return At{fallback, time};
 }
 
 StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
@@ -236,11 +243,12 @@ StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
   IAM_ASSIGN_OR_RETURN(q.resource, Required(params, "resource"));
   q.projects = AllValues(params, "project");
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
-  IAM_ASSIGN_OR_RETURN(uint64_t at, Point(params, "at", head, head));
-  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at));
+  IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
+  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
+  q.at = at.time;
   au::CheckResult r = au::Check(*state, q);
   Json j{{"allowed", r.allowed},
-         {"at_seq", at},
+         {"at_seq", at.seq},
          {"reasons", ReasonsJson(r.reasons)}};
   if (!r.note.empty()) j["note"] = r.note;
   return Dump(j, pretty);
@@ -251,9 +259,9 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
   IAM_ASSIGN_OR_RETURN(std::string resource, Required(params, "resource"));
   StringList projects = AllValues(params, "project");
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
-  IAM_ASSIGN_OR_RETURN(uint64_t at, Point(params, "at", head, head));
-  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at));
-  au::WhoResult r = au::Who(*state, action, resource, projects);
+  IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
+  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
+  au::WhoResult r = au::Who(*state, action, resource, projects, at.time);
   Json members = Json::array(), tokens = Json::array();
   for (const auto& e : r.members) {
     members.push_back(
@@ -264,14 +272,16 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
         Json{{"id", e.subject.substr(std::string("token:").size())},
              {"reasons", ReasonsJson(e.reasons)}});
   }
-  return Dump(Json{{"at_seq", at}, {"members", members}, {"tokens", tokens}},
-              pretty);
+  return Dump(
+      Json{{"at_seq", at.seq}, {"members", members}, {"tokens", tokens}},
+      pretty);
 }
 
 StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
-  IAM_ASSIGN_OR_RETURN(uint64_t from, Point(params, "from", head, 0));
-  IAM_ASSIGN_OR_RETURN(uint64_t to, Point(params, "to", head, head));
+  IAM_ASSIGN_OR_RETURN(At from_at, Point(params, "from", head, 0));
+  IAM_ASSIGN_OR_RETURN(At to_at, Point(params, "to", head, head));
+  const uint64_t from = from_at.seq, to = to_at.seq;
   if (from > to) {
     return InvalidArgumentError("the from point (seq " + std::to_string(from) +
                                 ") is after the to point (seq " +
@@ -293,7 +303,8 @@ StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
     }
     return std::move(*v);
   };
-  auto diff = au::Diff(*before, *after, seqs, subject);
+  auto diff =
+      au::Diff(*before, from_at.time, *after, to_at.time, seqs, subject);
   IAM_RETURN_IF_ERROR(error);
   return Dump(
       Json{{"from_seq", from}, {"to_seq", to}, {"subjects", DiffJson(diff)}},
@@ -305,13 +316,14 @@ Status Audit::ValidateWhatIf(std::string_view body) {
 }
 
 StatusOr<std::string> Audit::WhatIf(std::string_view body,
-                                    const StringList& subjects, bool pretty) {
+                                    const StringList& subjects,
+                                    const ExpiryContext& expiry, bool pretty) {
   IAM_ASSIGN_OR_RETURN(std::vector<WhatIfRequest> requests, ParseWhatIf(body));
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
   IAM_ASSIGN_OR_RETURN(auto now, timeline_->StateAt(head));
   IamState state = *now;  // the copy the requests change
   std::map<std::string, std::vector<uint64_t>> would_be;  // stream -> seqs
-  const Micros recorded_at = SystemClock::Get()->Now();
+  const Micros recorded_at = expiry.now;
   Json results = Json::array();
   for (const WhatIfRequest& w : requests) {
     Json r{{"method", w.method}, {"path", w.path}};
@@ -343,6 +355,9 @@ StatusOr<std::string> Audit::WhatIf(std::string_view body,
         if (secret.acceptable && create->id.empty()) {
           create->id = DeriveIdFromName(create->name);
         }
+        create->expiry = expiry;
+      } else if (auto* update = std::get_if<UpdateToken>(&decoded.command)) {
+        update->expiry = expiry;
       }
       AuthzDecision authz =
           Authorize(state, subjects, m.resource, m.action, nullptr);
@@ -379,7 +394,7 @@ StatusOr<std::string> Audit::WhatIf(std::string_view body,
     auto it = would_be.find(stream);
     return it == would_be.end() ? std::vector<uint64_t>{} : it->second;
   };
-  auto diff = au::Diff(*now, state, seqs_of);
+  auto diff = au::Diff(*now, expiry.now, state, expiry.now, seqs_of);
   return Dump(Json{{"at_seq", head},
                    {"results", results},
                    {"from_seq", head},

@@ -26,7 +26,9 @@
 // "ALLOW" or "DENY"; `role` and `member` are "" when there is none.
 //
 // Points in time come from a projections::PointInTime over the log; "now"
-// is the log's last seq when the query starts. What-if decides its requests
+// is the log's last seq when the query starts, at the clock's time. A
+// point's time decides token expiry: at=T is judged at T, at_seq=N at the
+// recorded_at of event N. What-if decides its requests
 // on a copy of the state at now and never writes.
 #ifndef IAMLEDGER_API_AUDIT_H_
 #define IAMLEDGER_API_AUDIT_H_
@@ -37,7 +39,9 @@
 #include <string_view>
 
 #include "api/router.h"
+#include "core/clock.h"
 #include "core/events.h"
+#include "core/lifecycle.h"
 #include "core/status.h"
 #include "eventstore/event_store.h"
 #include "projections/point_in_time.h"
@@ -48,8 +52,10 @@ class Audit {
  public:
   // Over a live store (the server): events are read back from `store`,
   // which must outlive this object.
+  // `clock` (null: the system clock) is the time of "now": a token expired
+  // by then can do nothing now (core/lifecycle.h).
   Audit(const eventstore::EventStore* store,
-        projections::PointInTimeOptions options);
+        projections::PointInTimeOptions options, const Clock* clock = nullptr);
   // Over a data directory opened read-only (the command line; works beside
   // a running server).
   static std::unique_ptr<Audit> Offline(
@@ -67,20 +73,30 @@ class Audit {
   // the state at now that the earlier ones changed: route match, body
   // decoding, authorization and the decision of the live write path, then
   // the events folded into the copy. Nothing reaches the log.
+  // `expiry` is what the write path gives token creates and updates.
   StatusOr<std::string> WhatIf(std::string_view body,
-                               const StringList& subjects, bool pretty);
+                               const StringList& subjects,
+                               const ExpiryContext& expiry, bool pretty);
 
   projections::PointInTime& timeline() { return *timeline_; }
 
  private:
   Audit(projections::EventReader reader,
         std::function<StatusOr<uint64_t>()> head,
-        projections::PointInTimeOptions options);
-  // The point `at` / `at_seq` (prefix "" ) or `from`/`from_seq` etc. name;
-  // `fallback` when neither is given.
-  StatusOr<uint64_t> Point(const QueryParams& params, std::string_view name,
-                           uint64_t head, uint64_t fallback);
+        projections::PointInTimeOptions options, const Clock* clock);
+  // A point: its seq, and its time (token expiry is judged at it): `T` for
+  // name=T, the recorded_at of seq N for name_seq=N, the clock's now for
+  // the end of the log when neither is given.
+  struct At {
+    uint64_t seq = 0;
+    Micros time = 0;
+  };
+  // The point `name` / `name_seq` ("at", "from", "to") names; `fallback`
+  // (0 or `head`) when neither is given.
+  StatusOr<At> Point(const QueryParams& params, std::string_view name,
+                     uint64_t head, uint64_t fallback);
 
+  const Clock* clock_;
   std::unique_ptr<projections::PointInTime> timeline_;
   std::function<StatusOr<uint64_t>()> head_;
 };

@@ -272,7 +272,7 @@ struct Service::Impl {
         digester(keys.pepper),
         options(options),
         lifecycle(projections, &digester, options.lifecycle, options.clock),
-        audit(store, options.audit) {
+        audit(store, options.audit, options.clock) {
     feed_thread = std::thread([this] { FeedLoop(); });
   }
 
@@ -497,7 +497,8 @@ struct Service::Impl {
           body = audit.Diff(q, pretty);
           break;
         default:
-          body = audit.WhatIf(ctx->req.body, ctx->caller.subjects, pretty);
+          body = audit.WhatIf(ctx->req.body, ctx->caller.subjects,
+                              lifecycle.Expiry(), pretty);
           break;
       }
       if (body.ok()) {

@@ -10,7 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/defaults.h"
+#include "core/lifecycle.h"
 
 namespace iam::audit {
 namespace {
@@ -110,11 +112,12 @@ class GrantCache {
   std::vector<std::shared_ptr<const CompiledPolicy>> keep_;
 };
 
-std::vector<Grant> GrantsFrom(const IamState& state, std::string_view subject,
+std::vector<Grant> GrantsFrom(const IamState& state, Micros at,
+                              std::string_view subject,
                               const std::vector<const PolicyRefs::Ref*>& refs,
                               GrantCache& cache) {
   std::vector<Grant> out;
-  if (!TokenUnusable(state, subject).empty()) return out;
+  if (!TokenUnusable(state, subject, at).empty()) return out;
   for (const auto* ref : refs) {
     const auto& g = cache.Of(state, *ref);
     out.insert(out.end(), g.begin(), g.end());
@@ -132,16 +135,16 @@ std::vector<Grant> GrantsFrom(const IamState& state, std::string_view subject,
 
 // Whether `subject` has exactly the same contributing policies (same
 // compiled forms) and authentication status in both states.
-bool SameSources(const IamState& from, const IamState& to,
-                 std::string_view subject,
+bool SameSources(const IamState& from, Micros from_time, const IamState& to,
+                 Micros to_time, std::string_view subject,
                  const std::vector<const PolicyRefs::Ref*>& a,
                  const std::vector<const PolicyRefs::Ref*>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i]->policy != b[i]->policy) return false;
   }
-  return TokenUnusable(from, subject).empty() ==
-         TokenUnusable(to, subject).empty();
+  return TokenUnusable(from, subject, from_time).empty() ==
+         TokenUnusable(to, subject, to_time).empty();
 }
 
 }  // namespace
@@ -150,7 +153,8 @@ std::string_view EffectName(Effect effect) {
   return effect == Effect::kAllow ? "ALLOW" : "DENY";
 }
 
-std::string TokenUnusable(const IamState& state, std::string_view subject) {
+std::string TokenUnusable(const IamState& state, std::string_view subject,
+                          Micros at) {
   const std::string_view id = TokenIdOf(subject);
   if (id.empty()) return "";
   auto it = state.tokens.find(std::string(id));
@@ -158,12 +162,16 @@ std::string TokenUnusable(const IamState& state, std::string_view subject) {
     return "token " + Quoted(id) + " does not exist";
   }
   if (!it->second.active) return "token " + Quoted(id) + " is inactive";
+  if (!TokenUsableAt(it->second, at)) {
+    return "token " + Quoted(id) + " expired at " +
+           FormatRfc3339(it->second.expires_at);
+  }
   return "";
 }
 
 CheckResult Check(const IamState& state, const CheckQuery& query) {
   CheckResult out;
-  out.note = TokenUnusable(state, query.subject);
+  out.note = TokenUnusable(state, query.subject, query.at);
   if (!out.note.empty()) return out;
   ExplainedDecision d = AuthorizeExplained(
       state,
@@ -174,7 +182,8 @@ CheckResult Check(const IamState& state, const CheckQuery& query) {
 }
 
 WhoResult Who(const IamState& state, std::string_view action,
-              std::string_view resource, const StringList& projects) {
+              std::string_view resource, const StringList& projects,
+              Micros at) {
   // Each distinct subject is decided once; a subject that no exact member
   // names is decided like any other subject matched by the same wildcard
   // members (the evaluator looks at nothing else), so those share one
@@ -222,7 +231,7 @@ WhoResult Who(const IamState& state, std::string_view action,
     }
   }
   for (const auto& [id, token] : state.tokens) {
-    if (!token.active) continue;
+    if (!TokenUsableAt(token, at)) continue;
     std::string subject = std::string(kTokenPrefix) + id;
     decide(subject);
     if (auto it = allowed.find(subject); it != allowed.end()) {
@@ -232,12 +241,14 @@ WhoResult Who(const IamState& state, std::string_view action,
   return out;
 }
 
-std::vector<Grant> GrantsOf(const IamState& state, std::string_view subject) {
+std::vector<Grant> GrantsOf(const IamState& state, std::string_view subject,
+                            Micros at) {
   GrantCache cache;
-  return GrantsFrom(state, subject, PoliciesOf(state, subject), cache);
+  return GrantsFrom(state, at, subject, PoliciesOf(state, subject), cache);
 }
 
-std::vector<SubjectDiff> Diff(const IamState& from, const IamState& to,
+std::vector<SubjectDiff> Diff(const IamState& from, Micros from_time,
+                              const IamState& to, Micros to_time,
                               const StreamSeqs& seqs,
                               std::string_view only_subject) {
   std::set<std::string> subjects;
@@ -280,9 +291,9 @@ std::vector<SubjectDiff> Diff(const IamState& from, const IamState& to,
   for (const auto& subject : subjects) {
     const auto a = PoliciesOf(from, subject);
     const auto b = PoliciesOf(to, subject);
-    if (SameSources(from, to, subject, a, b)) continue;
-    const auto before = GrantsFrom(from, subject, a, from_cache);
-    const auto after = GrantsFrom(to, subject, b, to_cache);
+    if (SameSources(from, from_time, to, to_time, subject, a, b)) continue;
+    const auto before = GrantsFrom(from, from_time, subject, a, from_cache);
+    const auto after = GrantsFrom(to, to_time, subject, b, to_cache);
     SubjectDiff d;
     d.subject = subject;
     size_t i = 0, j = 0;

@@ -29,10 +29,13 @@
 
 namespace iam::audit {
 
-// Why a token subject can do nothing at a point in time: "" when it can
-// authenticate; otherwise a sentence ("token \"x\" does not exist",
-// "token \"x\" is inactive"). Subjects that are not tokens always "".
-std::string TokenUnusable(const IamState& state, std::string_view subject);
+// Why a token subject can do nothing at a point in time (`state` the state
+// then, `at` the time then): "" when it can authenticate
+// (core/lifecycle.h TokenUsableAt); otherwise a sentence ("token \"x\" does
+// not exist", "token \"x\" is inactive", "token \"x\" expired at T").
+// Subjects that are not tokens always "".
+std::string TokenUnusable(const IamState& state, std::string_view subject,
+                          Micros at);
 
 // GET /audit/check.
 struct CheckQuery {
@@ -42,6 +45,7 @@ struct CheckQuery {
   // The `project` parameters: empty = every project then existing plus
   // "(unassigned)", exactly like a request without a projects header.
   StringList projects;
+  Micros at = 0;  // the time of the point (token expiry)
 };
 
 struct CheckResult {
@@ -68,12 +72,12 @@ struct WhoResult {
   // allowed when every subject it matches is, by the policies naming it or
   // a wider wildcard), ascending.
   std::vector<WhoEntry> members;
-  // Every token then existing and able to authenticate that would be
+  // Every token then existing and able to authenticate (at `at`) that would be
   // allowed, by id.
   std::vector<WhoEntry> tokens;
 };
 WhoResult Who(const IamState& state, std::string_view action,
-              std::string_view resource, const StringList& projects);
+              std::string_view resource, const StringList& projects, Micros at);
 
 // One grant with the statement contributing it.
 struct Grant {
@@ -91,7 +95,8 @@ struct Grant {
 
 // Every grant of `subject` in `state`, ordered by (effect, action,
 // resource, project), each tuple once.
-std::vector<Grant> GrantsOf(const IamState& state, std::string_view subject);
+std::vector<Grant> GrantsOf(const IamState& state, std::string_view subject,
+                            Micros at);
 
 struct GrantChange {
   Grant grant;
@@ -113,8 +118,11 @@ using StreamSeqs = std::function<std::vector<uint64_t>(const std::string&)>;
 // GET /audit/diff: for each subject with a changed grant set, by subject:
 // the subjects are every member expression of a stored policy and every
 // token ("token:<id>") of either state, or only `only_subject` when not
-// empty. Subjects without changes are left out.
-std::vector<SubjectDiff> Diff(const IamState& from, const IamState& to,
+// empty. Subjects without changes are left out. `from_time` and `to_time`
+// are the times of the two points (a token that expired between them
+// loses its grants).
+std::vector<SubjectDiff> Diff(const IamState& from, Micros from_time,
+                              const IamState& to, Micros to_time,
                               const StreamSeqs& seqs,
                               std::string_view only_subject = "");
 

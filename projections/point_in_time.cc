@@ -21,12 +21,16 @@ class FoldSink final : public EventSink {
                            ": point-in-time state is at seq " +
                            std::to_string(state_.last_seq));
     }
-    const Token* created = nullptr;
-    IAM_RETURN_IF_ERROR(Evolve(state_, e, &created));
-    if (created != nullptr) {
-      Token& t = state_.tokens.find(created->id)->second;
-      std::string().swap(t.value_digest);
-      std::string().swap(t.sealed_value);
+    IAM_RETURN_IF_ERROR(Evolve(state_, e));
+    // Any token event may carry value material (create, rotation).
+    if (e.stream.starts_with("token/")) {
+      auto it = state_.tokens.find(e.stream.substr(6));
+      if (it != state_.tokens.end()) {
+        Token& t = it->second;
+        std::string().swap(t.value_digest);
+        std::string().swap(t.sealed_value);
+        std::string().swap(t.previous_value_digest);
+      }
     }
     if (after_) after_(e);
     return OkStatus();

@@ -9,8 +9,8 @@
 // outgrows max_snapshots x snapshot_every events, every other snapshot is
 // dropped and the interval doubles (so a query folds at most the interval
 // then in force). Memory: (snapshots + 1) states without token secrets
-// (the builder and the snapshots; audit states never hold a token's digest
-// or sealed value, nor stream versions), 8 bytes per event for the time
+// (the builder and the snapshots; audit states never hold a token's value
+// digests or sealed value, nor stream versions), 8 bytes per event for the time
 // index and 8 bytes per event plus one entry per stream for the per-stream
 // seq index. Nothing is written to disk: the timeline is built on the first
 // query after start-up (folding the log at replay speed) and extended on

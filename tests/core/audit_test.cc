@@ -48,6 +48,8 @@ class Timeline {
     return rec.seq;
   }
   uint64_t head() const { return states_.back().last_seq; }
+  // The time of seq (recorded_at = seq microseconds here).
+  static Micros Time(uint64_t seq) { return static_cast<Micros>(seq); }
   const IamState& At(uint64_t seq) const { return states_.at(seq); }
   StreamSeqs Seqs(uint64_t from, uint64_t to) const {
     return [this, from, to](const std::string& stream) {
@@ -62,7 +64,8 @@ class Timeline {
   }
   std::vector<SubjectDiff> DiffOf(uint64_t from, uint64_t to,
                                   const std::string& subject = "") const {
-    return Diff(At(from), At(to), Seqs(from, to), subject);
+    return Diff(At(from), Time(from), At(to), Time(to), Seqs(from, to),
+                subject);
   }
 
  private:
@@ -226,8 +229,8 @@ TEST_CASE("audit check - table over the story") {
         c.action == "iam:policies:delete" ? "iam:policies:administrator-access"
         : c.action == "iam:introspect:getAll" ? "iam:introspect"
                                               : "iam:things:x";
-    CheckResult r =
-        Check(st.t.At(c.seq), {c.subject, c.action, resource, c.projects});
+    CheckResult r = Check(st.t.At(c.seq), {c.subject, c.action, resource,
+                                           c.projects, Timeline::Time(c.seq)});
     CHECK(r.allowed == c.allowed);
     CHECK(PolicyIds(r.reasons) == c.reasons);
     CHECK(r.note == c.note);
@@ -316,7 +319,8 @@ TEST_CASE("audit who - table over the story") {
   for (const Case& c : cases) {
     CAPTURE(c.seq);
     CAPTURE(c.action);
-    WhoResult r = Who(st.t.At(c.seq), c.action, "iam:x:y", c.projects);
+    WhoResult r = Who(st.t.At(c.seq), c.action, "iam:x:y", c.projects,
+                      Timeline::Time(c.seq));
     for (const auto& m : c.members_in) CHECK_MESSAGE(Lists(r.members, m), m);
     for (const auto& m : c.members_out) CHECK_MESSAGE(!Lists(r.members, m), m);
     for (const auto& m : c.tokens_in) CHECK_MESSAGE(Lists(r.tokens, m), m);
@@ -325,7 +329,8 @@ TEST_CASE("audit who - table over the story") {
     for (const auto* list : {&r.members, &r.tokens}) {
       for (const WhoEntry& e : *list) {
         CheckResult cr =
-            Check(st.t.At(c.seq), {e.subject, c.action, "iam:x:y", c.projects});
+            Check(st.t.At(c.seq), {e.subject, c.action, "iam:x:y", c.projects,
+                                   Timeline::Time(c.seq)});
         CHECK(cr.allowed);
         CHECK(cr.reasons == e.reasons);
       }
@@ -446,7 +451,7 @@ TEST_CASE("audit diff - gained and lost with their causes") {
 
 TEST_CASE("audit grants - the model of API.md") {
   Story st;
-  auto g = GrantsOf(st.t.At(st.s4), "token:bob");
+  auto g = GrantsOf(st.t.At(st.s4), "token:bob", 0);
   std::set<std::string> actions;
   for (const auto& x : g) {
     actions.insert(std::string(EffectName(x.effect)) + " " + x.action + " " +
@@ -455,8 +460,43 @@ TEST_CASE("audit grants - the model of API.md") {
   CHECK(actions == std::set<std::string>{"ALLOW iam:policies:get *",
                                          "ALLOW iam:roles:get *",
                                          "DENY iam:policies:get *"});
-  CHECK(GrantsOf(st.t.At(st.s9), "token:alice").empty());  // inactive
-  CHECK(GrantsOf(st.t.At(st.s9), "token:nobody").empty());
+  CHECK(GrantsOf(st.t.At(st.s9), "token:alice", 0).empty());  // inactive
+  CHECK(GrantsOf(st.t.At(st.s9), "token:nobody", 0).empty());
+}
+
+TEST_CASE("audit - an expired token can do nothing from its expiry on") {
+  Timeline t;
+  t.Must(Tok("carol"));
+  const uint64_t grant =
+      t.Must(PolicyCreated{"pc",
+                           "pc",
+                           PolicyType::kCustom,
+                           {"token:carol"},
+                           {St(Effect::kAllow, {"iam:tokens:get"}, {"*"})},
+                           {}});
+  const uint64_t expiry = t.Must(TokenExpirySet{"carol", 5000});
+  const IamState& s = t.At(expiry);
+  const CheckQuery q{"token:carol", "iam:tokens:get", "iam:tokens:x", {}, 4999};
+  CHECK(Check(s, q).allowed);
+  CheckQuery later = q;
+  later.at = 5000;
+  CheckResult r = Check(s, later);
+  CHECK(!r.allowed);
+  CHECK(r.note == "token \"carol\" expired at 1970-01-01T00:00:00.005000Z");
+  CHECK(Who(s, q.action, q.resource, {}, 4999).tokens.size() == 1);
+  CHECK(Who(s, q.action, q.resource, {}, 5000).tokens.empty());
+  // The same state at two times: the grant is lost at the expiry.
+  auto d = Diff(s, 4999, s, 5000, t.Seqs(expiry, expiry), "token:carol");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].lost.size() == 1);
+  // Over the span, caused by the grant and the expiry events.
+  d = Diff(t.At(grant - 1), 0, s, 5000, t.Seqs(grant - 1, expiry),
+           "token:carol");
+  CHECK(d.empty());  // gained and lost again: nothing at the end
+  d = Diff(t.At(grant), 4999, s, 5000, t.Seqs(grant, expiry), "token:carol");
+  REQUIRE(d.size() == 1);
+  REQUIRE(d[0].lost.size() == 1);
+  CHECK(d[0].lost[0].seqs == std::vector<uint64_t>{expiry});
 }
 
 // ---------------------------------------------------------- random corpus
@@ -543,9 +583,11 @@ TEST_CASE(
         "pol" + std::to_string(i), "p", PolicyType::kCustom, ms, sts, {}});
   }
   const IamState& state = t.At(t.head());
+  const Micros now = Timeline::Time(t.head());
   int allowed = 0, denied_with_reasons = 0;
   for (int i = 0; i < 10000; ++i) {
     CheckQuery q;
+    q.at = now;
     q.subject = pick(subjects);
     q.action = pick(requested);
     q.resource = "iam:x:" + std::to_string(i % 5);
@@ -561,7 +603,7 @@ TEST_CASE(
     CAPTURE(joined);
     // The live path: authentication (an inactive token is 401), then
     // Authorize with the projects header.
-    const bool usable = TokenUnusable(state, q.subject).empty();
+    const bool usable = TokenUnusable(state, q.subject, now).empty();
     AuthzDecision live = Authorize(state, {q.subject}, q.resource, q.action,
                                    q.projects.empty() ? nullptr : &q.projects);
     CheckResult r = Check(state, q);

@@ -4,8 +4,11 @@
 // authorization of the same requests over random policies.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <ctime>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/harness_util.h"
@@ -165,6 +168,42 @@ TEST_CASE("audit - check and who at points before and after changes") {
   CHECK(d["subjects"][0]["lost"][0]["action"] == "iam:tokens:get");
   CHECK(d["subjects"][0]["lost"][0]["seqs"] == Json{revoked});
   CHECK(d["subjects"][0]["gained"].empty());
+}
+
+TEST_CASE("audit - an expired token is not allowed from its expiry on") {
+  START_ENV(env);
+  const Api& admin = env.admin;
+  const auto expires =
+      std::chrono::system_clock::now() + std::chrono::seconds(2);
+  const std::time_t tt = std::chrono::system_clock::to_time_t(expires) + 1;
+  char at[32];
+  std::strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  Response created =
+      admin.Post("/apis/iam/v2/tokens",
+                 Json{{"id", "brief"}, {"name", "brief"}, {"expires_at", at}});
+  REQUIRE_MESSAGE(created.status == 200, created.body);
+  const std::string value = Body(created)["token"]["value"];
+  Response grant = admin.Post(
+      "/apis/iam/v2/policies",
+      PolicyBody("brief-read", Json::array({"token:brief"}),
+                 Json::array({Stmt("ALLOW", {"iam:tokens:get"}, {"*"})})));
+  REQUIRE(grant.status == 200);
+  const std::string q = Check("token:brief", "iam:tokens:get", "iam:tokens:x");
+  CHECK(Body(admin.Get(q))["allowed"] == true);
+  CHECK(admin.WithToken(value).Get("/apis/iam/v2/tokens/brief").status == 200);
+  std::this_thread::sleep_until(std::chrono::system_clock::from_time_t(tt) +
+                                std::chrono::milliseconds(200));
+  // Live: 401. Audit at now: not allowed, and why.
+  CHECK(admin.WithToken(value).Get("/apis/iam/v2/tokens/brief").status == 401);
+  Json j = Body(admin.Get(q));
+  CHECK(j["allowed"] == false);
+  CHECK(j["note"].get<std::string>().find("expired at") != std::string::npos);
+  // At the grant's seq (recorded before the expiry) it was allowed.
+  j = Body(admin.Get(q + "&at_seq=" + std::to_string(SeqOf(grant))));
+  CHECK(j["allowed"] == true);
+  // at=T judges expiry at T, on the same state.
+  j = Body(admin.Get(q + "&at=" + at));
+  CHECK(j["allowed"] == false);
 }
 
 TEST_CASE("audit - bad parameters are 400 and name the problem") {
