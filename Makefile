@@ -38,9 +38,12 @@ bench: build
 	tests/bench/http_bench.sh
 
 # The long fault runs (tests/faults; make test runs their short versions):
-# 500 simulated power cuts under 8 writers.
+# 500 simulated power cuts under 8 writers; every I/O fault point with every
+# variant (once, sticky, ENOSPC); 10,000 byte flips.
 soak: build
 	IAM_POWER_CYCLES=500 $(BUILD)/tests/faults_tests -tc='power loss: 8*'
+	IAM_IO_ALL_VARIANTS=1 $(BUILD)/tests/faults_tests -tc='I/O errors*'
+	IAM_FLIPS=5000 $(BUILD)/tests/faults_tests -tc='byte flips*'
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

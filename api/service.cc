@@ -622,6 +622,13 @@ struct Service::Impl {
 
   void Attempt(const CtxPtr& ctx, std::shared_ptr<Write> write) {
     const RouteId route = ctx->match.id();
+    // Fail closed: once a write failed, the store takes none until a
+    // restart, so every write is a 503 (reads go on), not a decision on a
+    // state that may lag what the client last saw.
+    if (Status stuck = store->WriteError(); !stuck.ok()) {
+      return Fail(ctx,
+                  UnavailableError("writes are stopped: " + stuck.message()));
+    }
     Status precondition;
     StatusOr<Decision> decision = projections->Read([&](const View& v) {
       if (ctx->if_match) {

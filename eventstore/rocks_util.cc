@@ -14,6 +14,11 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
                             " (is another iamledger using this data "
                             "directory?)");
   }
+  if (s.IsNoSpace()) {
+    return UnavailableError(msg +
+                            " (the disk is full: free space, then restart "
+                            "iamledger)");
+  }
   if (s.IsIOError()) return UnavailableError(msg);
   if (s.IsInvalidArgument()) return FailedPreconditionError(msg);
   return InternalError(msg);
@@ -34,6 +39,10 @@ rocksdb::Options DbOptions() {
       rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 4;
+  // A write error is sticky in the store (DESIGN.md §3: fail closed until a
+  // restart), so RocksDB's background auto-resume would only make Close
+  // wait for its retries (1 s each).
+  options.max_bgerror_resume_count = 0;
   return options;
 }
 

@@ -16,7 +16,8 @@
 
 namespace iam::faults {
 
-// A fresh directory under the system temp dir, removed with its contents.
+// A fresh directory (in /dev/shm when present, else the system temp dir),
+// removed with its contents.
 struct ScratchDir {
   ScratchDir();
   ~ScratchDir();

@@ -205,12 +205,9 @@ struct Verdict {
   }
 };
 
-// The checks after a reopen (see the top of the file).
-Verdict CheckAfterReopen(Node* node, const std::string& root, History* h) {
-  Verdict v;
-  const std::string served = node->StateBytes();
-  if (Status s = CheckLogMatches(root, served); !s.ok())
-    v.Add("log check: " + s.ToString());
+// The history checks on the state `node` serves (see the top of the file).
+void CheckModel(Node* node, History* h, Verdict* verdict) {
+  Verdict& v = *verdict;
   IamState state = node->ledger()->projections()->Read(
       [](const projections::View& view) { return view.state; });
   std::lock_guard<std::mutex> lock(h->mu);
@@ -254,6 +251,18 @@ Verdict CheckAfterReopen(Node* node, const std::string& root, History* h) {
         v.Add("half-applied delete: " + pid + " names " + member);
     }
   }
+}
+
+// The checks after a reopen (see the top of the file), on `node`; then it
+// is closed and the log checked offline (a running store may delete files
+// that a read-only open beside it is about to read).
+Verdict CheckAfterReopen(Node* node, const std::string& root, History* h) {
+  Verdict v;
+  CheckModel(node, h, &v);
+  const std::string served = node->StateBytes();
+  node->Close();
+  if (Status s = CheckLogMatches(root, served); !s.ok())
+    v.Add("log check: " + s.ToString());
   return v;
 }
 
@@ -274,7 +283,26 @@ CycleStats RunCycles(const std::string& root, int cycles, uint64_t seed,
   std::vector<int> next(kWriters, 0);
   std::mt19937_64 rng(seed);
   bool policies_made = false;
+  // Opens `root` after a cut and checks it; false (recorded) on a problem.
+  auto check = [&](const std::string& when) {
+    auto opened = Node::Open(root, nullptr, sync_writes);
+    Verdict v;
+    if (!opened.ok()) {
+      stats.refused_opens++;
+      v.Add("open refused: " + opened.status().ToString());
+    } else {
+      v = CheckAfterReopen(opened->get(), root, &history);
+    }
+    if (v.ok()) return true;
+    stats.failed_cycles++;
+    if (stats.first_problem.empty())
+      stats.first_problem = when + ":\n" + v.Text();
+    return false;
+  };
   for (int c = 0; c < cycles; ++c) {
+    if (c > 0 && !check("after cut " + std::to_string(c)) &&
+        (stop_at_first_problem || stats.refused_opens > 0))
+      break;
     auto fs = std::make_shared<FaultFs>();
     auto opened = Node::Open(root, fs, sync_writes);
     stats.cycles++;
@@ -284,21 +312,9 @@ CycleStats RunCycles(const std::string& root, int cycles, uint64_t seed,
       if (stats.first_problem.empty())
         stats.first_problem = "cycle " + std::to_string(c) +
                               ": open refused: " + opened.status().ToString();
-      if (stop_at_first_problem) break;
-      // A refused open is final for this directory.
-      break;
+      break;  // a refused open is final for this directory
     }
     std::unique_ptr<Node> node = std::move(*opened);
-    if (c > 0) {
-      Verdict v = CheckAfterReopen(node.get(), root, &history);
-      if (!v.ok()) {
-        stats.failed_cycles++;
-        if (stats.first_problem.empty())
-          stats.first_problem =
-              "after cut " + std::to_string(c) + ":\n" + v.Text();
-        if (stop_at_first_problem) break;
-      }
-    }
     if (!policies_made) {
       for (int i = 0; i < kPolicies; ++i) {
         Json body{{"id", PolicyId(i)},
@@ -342,23 +358,8 @@ CycleStats RunCycles(const std::string& root, int cycles, uint64_t seed,
     stats.entries_undone += report.entries_undone;
   }
   // The last cut is checked too.
-  if (stats.failed_cycles == 0 || !stop_at_first_problem) {
-    auto opened = Node::Open(root, nullptr, sync_writes);
-    if (!opened.ok()) {
-      stats.refused_opens++;
-      stats.failed_cycles++;
-      if (stats.first_problem.empty())
-        stats.first_problem =
-            "final open refused: " + opened.status().ToString();
-    } else {
-      Verdict v = CheckAfterReopen(opened->get(), root, &history);
-      if (!v.ok()) {
-        stats.failed_cycles++;
-        if (stats.first_problem.empty())
-          stats.first_problem = "after the last cut:\n" + v.Text();
-      }
-    }
-  }
+  if (stats.failed_cycles == 0 || !stop_at_first_problem)
+    check("after the last cut");
   MESSAGE("power cuts: " << stats.cycles << " cycles, ops ok " << history.ok
                          << " fail " << history.fail << " info " << history.info
                          << "; files truncated " << stats.truncated
