@@ -29,13 +29,25 @@ test: build
 run: binary
 	$(BUILD)/iamledger serve --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-# Every benchmark; each prints BENCH/RATIO lines next to its baseline.
+# Every benchmark; each prints BENCH/RATIO lines next to its baseline, saved
+# with the load average under $(BUILD)/bench/; $(BUILD)/bench.md is the table
+# (figure, baseline, ratio, goal, met or not). A failing benchmark fails the
+# target after the others ran.
+BENCH_OUT := $(BUILD)/bench
+BENCHES   := append_bench authz_bench replay_bench http_bench peer_bench
 bench: build
 	@scripts/install-deps.sh --bench
-	$(BUILD)/tests/bench/append_bench
-	$(BUILD)/tests/bench/authz_bench
-	$(BUILD)/tests/bench/replay_bench
-	tests/bench/http_bench.sh
+	@rm -rf $(BENCH_OUT); mkdir -p $(BENCH_OUT); fail=0; \
+	for b in $(BENCHES); do \
+	  cmd=$(BUILD)/tests/bench/$$b; \
+	  [ -x tests/bench/$$b ] && cmd=tests/bench/$$b; \
+	  [ -x tests/bench/$$b.sh ] && cmd=tests/bench/$$b.sh; \
+	  echo "== $$b (load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	  { echo "LOAD $$(cut -d' ' -f1-3 /proc/loadavg)"; $$cmd || echo "FAILED $$b"; } \
+	    | tee $(BENCH_OUT)/$$b.txt; \
+	  grep -q "^FAILED" $(BENCH_OUT)/$$b.txt && fail=1; \
+	done; \
+	scripts/bench_report.py $(BENCH_OUT) $(BUILD)/bench.md; exit $$fail
 
 # The long fault runs (tests/faults; make test runs their short versions):
 # 500 simulated power cuts under 8 writers; every I/O fault point with every

@@ -77,8 +77,10 @@ class EventStore {
   // on I/O.
   virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
 
-  // Appends and waits for the outcome of AppendAsync.
-  StatusOr<AppendResult> Append(AppendRequest request);
+  // Appends and waits for the same outcome as AppendAsync. An
+  // implementation may commit on the calling thread when its writer is idle
+  // (no hand-off to the writer thread and back); the outcome is the same.
+  virtual StatusOr<AppendResult> Append(AppendRequest request);
 
   // Delivers events seq in [from_seq, to_seq] in order to `sink`, each one
   // verified (FlatBuffers Verifier, seq, hash chain); DataLoss names the first

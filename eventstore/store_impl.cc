@@ -111,6 +111,30 @@ void StoreImpl::AppendAsync(AppendRequest request, AppendCallback done) {
   done(UnavailableError("the event store is closed"));
 }
 
+StatusOr<AppendResult> StoreImpl::Append(AppendRequest request) {
+  bool idle = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_) return UnavailableError("the event store is closed");
+    idle = !committing_ && queue_.empty();
+    if (idle) committing_ = true;
+  }
+  // Busy: group with the others on the writer thread.
+  if (!idle) return EventStore::Append(std::move(request));
+  StatusOr<AppendResult> result = InternalError("append not completed");
+  std::deque<Pending> group;
+  group.push_back(
+      Pending{std::move(request),
+              [&result](StatusOr<AppendResult> r) { result = std::move(r); }});
+  CommitGroup(group);
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    committing_ = false;
+  }
+  queue_cv_.notify_all();  // the writer waits for committing_ to clear
+  return result;
+}
+
 void StoreImpl::ReplicateAsync(CommitBatch batch,
                                std::function<void(Status)> done) {
   {
@@ -137,8 +161,10 @@ void StoreImpl::WriterLoop() {
     std::deque<Pending> group;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      queue_cv_.wait(
+          lock, [&] { return !committing_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything is done
+      committing_ = true;
       // A replicated batch goes alone; appends group up to the next one.
       if (queue_.front().replicated) {
         group.push_back(std::move(queue_.front()));
@@ -155,9 +181,11 @@ void StoreImpl::WriterLoop() {
       Status s = WriteError();
       if (s.ok()) s = Ingest(*group.front().replicated);
       group.front().replicated_done(s);
-      continue;
+    } else {
+      CommitGroup(group);
     }
-    CommitGroup(group);
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    committing_ = false;
   }
 }
 

@@ -31,6 +31,9 @@ class StoreImpl final : public EventStore {
   ~StoreImpl() override;
 
   void AppendAsync(AppendRequest request, AppendCallback done) override;
+  // With the writer idle and nothing queued, the caller commits its request
+  // itself (a group of one); otherwise it queues like AppendAsync and waits.
+  StatusOr<AppendResult> Append(AppendRequest request) override;
   Status ReadFrom(uint64_t from_seq, EventSink* sink,
                   uint64_t to_seq) const override;
   uint64_t LastSeq() const override;
@@ -102,14 +105,18 @@ class StoreImpl final : public EventStore {
   std::condition_variable queue_cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
+  // A group is being committed (by the writer thread, or inline by Append):
+  // at most one committer at a time, so the committed state below has one
+  // writer. Handed over under queue_mu_.
+  bool committing_ = false;
   std::thread writer_;
 
   // Serializes checkpoint writes (meta and file), so checkpoints only move
   // forward. Taken before state_mu_.
   std::mutex checkpoint_mu_;
 
-  // Committed state. Written by the writer thread only, under state_mu_;
-  // read by anyone under it.
+  // Committed state. Written by the committer only (committing_: the writer
+  // thread or an inline Append), under state_mu_; read by anyone under it.
   mutable std::mutex state_mu_;
   mutable std::condition_variable new_events_cv_;
   uint64_t last_seq_ = 0;

@@ -2,9 +2,10 @@
 // log. One instance is the live state of a server; the replay tool folds
 // into its own. Every lookup of the service is answered from here.
 //
-// Concurrency: one applier (the event store's writer thread, or the replay
-// loop) and many readers. Apply takes the lock exclusively for the few
-// microseconds one event needs; Read runs a function under a shared lock.
+// Concurrency: one applier at a time (the event store's committer: its writer
+// thread or an inline Append; or the replay loop) and many readers. Apply takes
+// the lock exclusively for the few microseconds one event needs; Read runs a
+// function under a shared lock.
 #ifndef IAMLEDGER_PROJECTIONS_PROJECTIONS_H_
 #define IAMLEDGER_PROJECTIONS_PROJECTIONS_H_
 

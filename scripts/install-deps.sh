@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages iamledger needs, only those missing.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, wrk, curl)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds nginx, wrk, postgresql-15)
 # Never add libboost-dev or libboost-all-dev: they are 1.74 and conflict with
 # libboost1.81-dev.
 set -euo pipefail
@@ -10,7 +10,7 @@ pkgs=(g++ cmake ninja-build ccache pkg-config
       doctest-dev libcli11-dev libspdlog-dev curl python3
       libcurl4-openssl-dev etcd-server etcd-client
       openssl chromium chromium-driver python3-selenium)  # the last line: tests/console
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx wrk); fi
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx wrk postgresql-15); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -9,8 +9,8 @@
 #     vs nginx, alternating three times: req/s, p50/p99 latency,
 #     RATIO http_get_vs_nginx (sum over the rounds);
 #   - durable POST /apis/iam/v2/tokens at 1 and C connections: creates/s, p99.
-# Goals (issue 4): GET ratio >= 0.8 with p99 <= 5 ms; creates at 64
-# connections >= 5,000/s.
+# Goals (issue 13): GET ratio >= 1.0 with p99 <= 2 ms at 64 connections;
+# (issue 4) creates at 64 connections >= 5,000/s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=10
@@ -28,40 +28,16 @@ BIN=build/iamledger
 
 WORK=$(mktemp -d /tmp/iamledger-http-bench.XXXXXX)
 chmod 755 "$WORK"  # nginx workers run as another user
-SERVER_PID=""; NGINX_PID=""
+source tests/bench/bench_lib.sh
+NGINX_PID=""
 cleanup() {
-  [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   [[ -n $NGINX_PID ]] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
-  rm -rf "$WORK"
+  bench_cleanup
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
-
-# wrk --latency prints "50%  1.23ms"; convert to microseconds.
-to_us() { awk -v v="$1" 'BEGIN { n=v; sub(/[a-z]+$/,"",n); u=v; sub(/^[0-9.]+/,"",u);
-  f = (u=="us")?1:(u=="ms")?1000:(u=="s")?1000000:1; printf "%.0f", n*f }'; }
-report() {  # name file
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$2")
-  p50=$(to_us "$(awk '$1=="50%" {print $2}' "$2")")
-  p99=$(to_us "$(awk '$1=="99%" {print $2}' "$2")")
-  local non2xx; non2xx=$(awk '/Non-2xx/ {print $NF}' "$2"); non2xx=${non2xx:-0}
-  echo "BENCH $1_rps $rps req/s"
-  echo "BENCH $1_p50 $p50 us"
-  echo "BENCH $1_p99 $p99 us"
-  echo "BENCH $1_non2xx $non2xx responses"
-  RPS=$rps
-}
-
 # --- iamledger ---------------------------------------------------------------
-PORT=$(free_port)
-$BIN serve --data-dir "$WORK/data" --key-file "$WORK/key" --listen "127.0.0.1:$PORT" \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http "http://127.0.0.1:$PORT/healthz"
-TOKEN=$($BIN iam token create bench-admin --admin --data-dir "$WORK/data" --key-file "$WORK/key")
+iam_start "$BIN"
 URL="http://127.0.0.1:$PORT/apis/iam/v2/tokens/bench-admin"
 curl -sf -H "api-token: $TOKEN" "$URL" >"$WORK/token.json"
 
@@ -99,8 +75,8 @@ for round in 1 2 3; do
   IAM_SUM=$(awk -v a="$IAM_SUM" -v b="$(awk '/Requests\/sec/ {print $2}' "$WORK/get.txt")" 'BEGIN{print a+b}')
   NGINX_SUM=$(awk -v a="$NGINX_SUM" -v b="$(awk '/Requests\/sec/ {print $2}' "$WORK/nginx.txt")" 'BEGIN{print a+b}')
 done
-report http_get_iamledger "$WORK/get.txt"
-report http_get_nginx "$WORK/nginx.txt"
+wrk_report http_get_iamledger "$WORK/get.txt"
+wrk_report http_get_nginx "$WORK/nginx.txt"
 echo "BENCH http_get_iamledger_rps_mean $(awk -v a="$IAM_SUM" 'BEGIN{printf "%.0f", a/3}') req/s"
 echo "BENCH http_get_nginx_rps_mean $(awk -v a="$NGINX_SUM" 'BEGIN{printf "%.0f", a/3}') req/s"
 echo "BENCH response_bytes $(wc -c <"$WORK/token.json") bytes"
@@ -109,25 +85,10 @@ kill -QUIT "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || tr
 
 # Durable creates: a unique name per request (the id is derived from it).
 for c in 1 "$CONNS"; do
-cat >"$WORK/post.lua" <<LUA
-local counter = 0
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-wrk.method = "POST"
-wrk.headers["api-token"] = "$TOKEN"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  counter = counter + 1
-  return wrk.format(nil, "/apis/iam/v2/tokens", nil,
-    '{"name":"bench c$c ' .. tostring(tid) .. ' ' .. counter .. '"}')
-end
-LUA
+  write_post_lua "$WORK/post.lua" "c$c"
   t=$([[ $c -ge 2 ]] && echo 2 || echo 1)
   wrk -t"$t" -c"$c" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/post.lua" \
     "http://127.0.0.1:$PORT" >"$WORK/post-$c.txt"
-  report "http_post_token_c$c" "$WORK/post-$c.txt"
+  wrk_report "http_post_token_c$c" "$WORK/post-$c.txt"
 done
-kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+iam_stop
