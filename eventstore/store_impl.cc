@@ -112,15 +112,25 @@ void StoreImpl::AppendAsync(AppendRequest request, AppendCallback done) {
 }
 
 StatusOr<AppendResult> StoreImpl::Append(AppendRequest request) {
-  bool idle = false;
+  bool alone = false;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (stopping_) return UnavailableError("the event store is closed");
-    idle = !committing_ && queue_.empty();
-    if (idle) committing_ = true;
+    // Alone: nothing queued, nothing being committed, no other Append
+    // waiting. Otherwise the writer thread groups this one with the others.
+    alone = !committing_ && queue_.empty() && waiting_appends_ == 0;
+    if (alone) {
+      committing_ = true;
+    } else {
+      ++waiting_appends_;
+    }
   }
-  // Busy: group with the others on the writer thread.
-  if (!idle) return EventStore::Append(std::move(request));
+  if (!alone) {
+    StatusOr<AppendResult> result = EventStore::Append(std::move(request));
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    --waiting_appends_;
+    return result;
+  }
   StatusOr<AppendResult> result = InternalError("append not completed");
   std::deque<Pending> group;
   group.push_back(

@@ -31,8 +31,9 @@ class StoreImpl final : public EventStore {
   ~StoreImpl() override;
 
   void AppendAsync(AppendRequest request, AppendCallback done) override;
-  // With the writer idle and nothing queued, the caller commits its request
-  // itself (a group of one); otherwise it queues like AppendAsync and waits.
+  // Alone (writer idle, nothing queued, no other Append waiting), the caller
+  // commits its request itself, a group of one, without the hand-off to the
+  // writer thread and back; otherwise it queues like AppendAsync and waits.
   StatusOr<AppendResult> Append(AppendRequest request) override;
   Status ReadFrom(uint64_t from_seq, EventSink* sink,
                   uint64_t to_seq) const override;
@@ -109,6 +110,8 @@ class StoreImpl final : public EventStore {
   // at most one committer at a time, so the committed state below has one
   // writer. Handed over under queue_mu_.
   bool committing_ = false;
+  // Append callers waiting on the writer thread (not committing inline).
+  int waiting_appends_ = 0;
   std::thread writer_;
 
   // Serializes checkpoint writes (meta and file), so checkpoints only move
