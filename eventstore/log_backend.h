@@ -54,6 +54,10 @@ class LogBackend {
   // WAL syncs done by the engine so far (RocksDB statistics), or the number
   // of synced commits for memory.
   virtual uint64_t Syncs() const = 0;
+  // Every Commit waits for the disk (a synced write). Only then may an
+  // Append commit on its caller's thread (StoreImpl::Append): the wait makes
+  // concurrent appenders collide, which keeps group commit on.
+  virtual bool CommitWaitsForDisk() const { return false; }
 
   // Path of the checkpoint file beside the data directory; "" for memory.
   virtual std::string CheckpointFilePath() const = 0;

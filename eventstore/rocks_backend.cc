@@ -118,6 +118,7 @@ class RocksBackend final : public LogBackend {
   StatusOr<std::string> GetKey(std::string_view key) const override {
     return db_.Get(db_.keys(), key);
   }
+  bool CommitWaitsForDisk() const override { return sync_writes_; }
   uint64_t Syncs() const override {
     return db_.statistics()->getTickerCount(rocksdb::WAL_FILE_SYNCED);
   }

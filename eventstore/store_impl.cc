@@ -31,7 +31,8 @@ StoreImpl::StoreImpl(std::unique_ptr<LogBackend> backend, StoreOptions options,
                      CommitPoint* commit_point)
     : backend_(std::move(backend)),
       options_(std::move(options)),
-      commit_point_(commit_point) {}
+      commit_point_(commit_point),
+      inline_commits_(backend_->CommitWaitsForDisk()) {}
 
 StatusOr<std::unique_ptr<StoreImpl>> StoreImpl::Open(
     std::unique_ptr<LogBackend> backend, StoreOptions options,
@@ -117,11 +118,18 @@ StatusOr<AppendResult> StoreImpl::Append(AppendRequest request) {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (stopping_) return UnavailableError("the event store is closed");
     // Alone: nothing queued, nothing being committed, no other Append
-    // waiting. Otherwise the writer thread groups this one with the others.
-    alone = !committing_ && queue_.empty() && waiting_appends_ == 0;
+    // waiting, and none seen lately. Otherwise the writer thread groups this
+    // one with the others; finding the store busy keeps group commit on for
+    // the next kBusyGroups groups (appenders that come one at a time on a
+    // busy CPU still share syncs).
+    alone = inline_commits_ && !committing_ && queue_.empty() &&
+            waiting_appends_ == 0 && busy_groups_ == 0;
     if (alone) {
       committing_ = true;
     } else {
+      if (committing_ || !queue_.empty() || waiting_appends_ > 0) {
+        busy_groups_ = kBusyGroups;
+      }
       ++waiting_appends_;
     }
   }
@@ -132,10 +140,11 @@ StatusOr<AppendResult> StoreImpl::Append(AppendRequest request) {
     return result;
   }
   StatusOr<AppendResult> result = InternalError("append not completed");
-  std::deque<Pending> group;
-  group.push_back(
-      Pending{std::move(request),
-              [&result](StatusOr<AppendResult> r) { result = std::move(r); }});
+  std::deque<Pending> group(1);
+  group.front().request = std::move(request);
+  group.front().done = [&result](StatusOr<AppendResult> r) {
+    result = std::move(r);
+  };
   CommitGroup(group);
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -175,6 +184,7 @@ void StoreImpl::WriterLoop() {
           lock, [&] { return !committing_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything is done
       committing_ = true;
+      if (busy_groups_ > 0) --busy_groups_;
       // A replicated batch goes alone; appends group up to the next one.
       if (queue_.front().replicated) {
         group.push_back(std::move(queue_.front()));

@@ -31,7 +31,8 @@ class StoreImpl final : public EventStore {
   ~StoreImpl() override;
 
   void AppendAsync(AppendRequest request, AppendCallback done) override;
-  // Alone (writer idle, nothing queued, no other Append waiting), the caller
+  // Alone (writer idle, nothing queued, no other Append waiting or seen
+  // lately: see busy_groups_), the caller
   // commits its request itself, a group of one, without the hand-off to the
   // writer thread and back; otherwise it queues like AppendAsync and waits.
   StatusOr<AppendResult> Append(AppendRequest request) override;
@@ -112,6 +113,12 @@ class StoreImpl final : public EventStore {
   bool committing_ = false;
   // Append callers waiting on the writer thread (not committing inline).
   int waiting_appends_ = 0;
+  // Groups the writer thread still takes before an Append may commit
+  // inline again: set when an Append found the store busy.
+  static constexpr int kBusyGroups = 256;
+  // LogBackend::CommitWaitsForDisk, fixed at open.
+  const bool inline_commits_;
+  int busy_groups_ = 0;
   std::thread writer_;
 
   // Serializes checkpoint writes (meta and file), so checkpoints only move
