@@ -125,7 +125,10 @@ def make_browser(profile_dir):
               "--window-size=1280,900", f"--user-data-dir={profile_dir}"]:
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    opts.set_capability("acceptInsecureCerts", True)  # the TLS tests' self-signed certificate
     driver = webdriver.Chrome(service=ChromeService(executable_path=CHROMEDRIVER), options=opts)
+    # Request headers in the network log (Network.requestWillBeSent).
+    driver.execute_cdp_cmd("Network.enable", {})
     driver.set_script_timeout(TIMEOUT)
     return driver
 
@@ -146,7 +149,8 @@ class ConsoleCase(unittest.TestCase):
         except Exception:
             cls.server.stop()
             raise
-        cls.requests = []  # every URL the page requested
+        cls.requests = []  # (url, document url) of every request the page made
+        cls.request_headers = []  # (url, headers) of the same
         cls.driver.execute_cdp_cmd("Browser.grantPermissions", {
             "origin": cls.server.origin,
             "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
@@ -169,6 +173,7 @@ class ConsoleCase(unittest.TestCase):
             if msg.get("method") == "Network.requestWillBeSent":
                 p = msg["params"]
                 cls.requests.append((p["request"]["url"], p.get("documentURL", "")))
+                cls.request_headers.append((p["request"]["url"], p["request"].get("headers", {})))
 
     def assert_same_origin(self):
         """Every request the page made so far went to the server's origin."""

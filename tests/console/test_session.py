@@ -109,10 +109,35 @@ class Session(ConsoleCase):
         # The header went out with the calls.
         self.assertEqual(self.driver.execute_script(
             "return JSON.parse(sessionStorage.getItem('iamledger.projects'))"), ["empty-proj"])
+        self.collect_requests()
+        sent = [{k.lower(): v for k, v in h.items()}.get("projects")
+                for u, h in self.request_headers if u.endswith("/apis/iam/v2/tokens")]
+        self.assertIn("full-proj", sent)
+        self.assertIn("empty-proj", sent)
         self.find('#project-filter input[data-value="empty-proj"]').click()
         self.find("#tokens-table")
 
     def test_9_no_request_left_the_origin(self):
+        self.assert_same_origin()
+
+
+class SessionOverTls(ConsoleCase):
+    """The same console over `serve --tls-cert/--tls-key`."""
+    tls = True
+
+    def test_1_sign_in_create_and_copy_over_tls(self):
+        self.assertTrue(self.server.origin.startswith("https://"))
+        self.sign_in(self.server.admin)
+        self.find("#tokens-table")
+        self.button("Create Token").click()
+        self.find("#create-name").send_keys("Over TLS")
+        self.wait_text("#create-id-label", "over-tls")
+        self.find("#create-submit").click()
+        self.gone("#create-token-dialog")
+        row = self.row("#tokens-table", "data-token-id", "over-tls")
+        self.row_menu(row, "Copy Token").click()
+        self.page_has("API Token copied to clipboard.")
+        self.assertEqual(self.clipboard(), self.server.api("GET", "/tokens/over-tls")[1]["token"]["value"])
         self.assert_same_origin()
 
 

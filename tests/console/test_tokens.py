@@ -268,6 +268,12 @@ class Tokens(ConsoleCase):
         row = self.row("#token-policies-table", "data-policy-id", "ingest-access")
         self.assertIn("token:*", row.text)
         self.assertFalse(row.find_elements(By.CSS_SELECTOR, "button"))
+        # And through "*" (every subject).
+        self.server.api("POST", "/policies/compliance-editor-access/members:add", {"members": ["*"]})
+        self.find("#tab-details").click()
+        self.find("#tab-policies").click()
+        row = self.row("#token-policies-table", "data-policy-id", "compliance-editor-access")
+        self.assertEqual(row.find_elements(By.CSS_SELECTOR, "td")[3].text, "*")
         # Remove, with confirmation.
         self.find('[data-remove-policy="viewer-access"]').click()
         self.find("#remove-policy-dialog-confirm").click()
