@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/audit.h"
+#include "api/body_cache.h"
 #include "api/console.h"
 #include "api/json_codec.h"
 #include "api/router.h"
@@ -311,6 +312,7 @@ struct Service::Impl {
     if (ctx->match.id() == RouteId::kDeleteToken ||
         ctx->match.id() == RouteId::kRotateToken) {
       wrapped_keys.Forget(ctx->match.Param("id"));
+      token_bodies.Forget(ctx->match.Param("id"));
     }
     response.headers.emplace("X-Request-Id", ctx->request_id);
     ctx->respond(std::move(response));
@@ -814,14 +816,32 @@ struct Service::Impl {
         return Ok(ctx, TokenListJson(list, pretty));
       }
       case RouteId::kGetToken: {
-        auto token = projections->Read([&](const View& v) -> StatusOr<Token> {
+        // An unchanged token is answered from its encoded body
+        // (api/body_cache.h): no copy, no value opened, no JSON written.
+        TokenBodyCache::Key key{0, pretty, /*last_used_at=*/0};
+        std::string body;
+        uint64_t epoch = 0;
+        std::optional<Token> token;
+        Status visible = projections->Read([&](const View& v) -> Status {
           IAM_ASSIGN_OR_RETURN(const Token* t,
                                GetVisibleToken(v.state, caller, id));
-          return *t;
+          key.version = t->version;
+          if (!token_bodies.Get(id, key, &body, &epoch)) token = *t;
+          return OkStatus();
         });
-        if (!token.ok()) return Fail(ctx, token.status());
-        return OkWithETag(ctx, TokenJson(*token, ValueFor(*token), pretty),
-                          token->version);
+        if (!visible.ok()) return Fail(ctx, visible);
+        if (token) {
+          std::string value;
+          bool complete = true;
+          if (options.token_values == TokenValues::kReveal) {
+            auto revealed = RevealValue(*token);
+            complete = revealed.ok();
+            if (complete) value = std::move(*revealed);
+          }
+          body = TokenJson(*token, value, pretty, key.last_used_at);
+          if (complete) token_bodies.Put(id, key, body, epoch);
+        }
+        return OkWithETag(ctx, std::move(body), key.version);
       }
       case RouteId::kTokenHistory:
       case RouteId::kPolicyHistory:
@@ -1224,6 +1244,7 @@ struct Service::Impl {
   Lifecycle lifecycle;
   Metrics metrics;
   WrappedKeyCache wrapped_keys;
+  TokenBodyCache token_bodies;  // GET token bodies by version
   Audit audit;
 
   // Backups and audit queries on threads of their own (Shutdown waits).
