@@ -244,7 +244,8 @@ StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
   q.projects = AllValues(params, "project");
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
   IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
-  IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
+  IAM_ASSIGN_OR_RETURN(auto state,
+                       timeline_->SubjectStateAt(at.seq, q.subject));
   q.at = at.time;
   au::CheckResult r = au::Check(*state, q);
   Json j{{"allowed", r.allowed},

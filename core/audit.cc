@@ -184,34 +184,59 @@ CheckResult Check(const IamState& state, const CheckQuery& query) {
 WhoResult Who(const IamState& state, std::string_view action,
               std::string_view resource, const StringList& projects,
               Micros at) {
-  // Each distinct subject is decided once; a subject that no exact member
-  // names is decided like any other subject matched by the same wildcard
-  // members (the evaluator looks at nothing else), so those share one
-  // decision.
+  // Each distinct subject is decided once, and subjects that the same
+  // policies name (the same exact-member entry, compiled forms included,
+  // and the same wildcard members) share one decision: the evaluator looks
+  // at nothing else. Only the reasons' `member` differs, and it is found
+  // again per subject exactly as AuthorizeExplained finds it (the first
+  // member of the policy that matches).
   std::map<std::string, std::vector<DecidingStatement>> allowed;  // subject
-  std::map<std::vector<std::string_view>, std::optional<ExplainedDecision>>
-      by_wildcards;
+  std::map<std::vector<const void*>, ExplainedDecision> by_sources;
+  auto member_for = [&](const std::string& policy_id,
+                        const std::string& subject) -> std::string {
+    const Policy* source = nullptr;
+    if (auto it = state.policies.find(policy_id); it != state.policies.end()) {
+      source = &it->second;
+    } else {
+      for (const Policy& sp : SystemPolicies()) {
+        if (sp.id == policy_id) source = &sp;
+      }
+    }
+    if (source != nullptr) {
+      for (const auto& m : source->members) {
+        if (MemberMatches(m, subject)) return m;
+      }
+    }
+    return "";
+  };
   auto decide = [&](const std::string& subject) {
     if (allowed.contains(subject)) return;
-    std::optional<ExplainedDecision> d;
-    std::vector<std::string_view> wildcards;
-    const bool exact = state.policies_by_member.contains(subject) ||
-                       subject == kLocalAdminSubject;
-    if (!exact) {
-      for (const auto& [member, refs] : state.policies_by_wildcard_member) {
-        if (MemberMatches(member, subject)) wildcards.push_back(member);
-      }
-      auto& memo = by_wildcards[wildcards];
-      if (!memo) {
-        memo = AuthorizeExplained(
-            state, RequestFor(subject, action, resource, projects));
-      }
-      d = memo;
-    } else {
-      d = AuthorizeExplained(state,
-                             RequestFor(subject, action, resource, projects));
+    if (subject == kLocalAdminSubject) {  // named by a system policy
+      ExplainedDecision d = AuthorizeExplained(
+          state, RequestFor(subject, action, resource, projects));
+      if (d.decision.allowed) allowed.emplace(subject, std::move(d.reasons));
+      return;
     }
-    if (d->decision.allowed) allowed.emplace(subject, std::move(d->reasons));
+    std::vector<const void*> key;
+    if (auto it = state.policies_by_member.find(subject);
+        it != state.policies_by_member.end()) {
+      for (const auto& ref : it->second) key.push_back(ref.policy.get());
+    }
+    key.push_back(nullptr);  // exact entries, then wildcard members
+    for (const auto& [member, refs] : state.policies_by_wildcard_member) {
+      if (MemberMatches(member, subject)) key.push_back(&refs);
+    }
+    auto [it, fresh] = by_sources.try_emplace(std::move(key));
+    if (fresh) {
+      it->second = AuthorizeExplained(
+          state, RequestFor(subject, action, resource, projects));
+    }
+    if (!it->second.decision.allowed) return;
+    std::vector<DecidingStatement> reasons = it->second.reasons;
+    if (!fresh) {
+      for (auto& r : reasons) r.member = member_for(r.policy_id, subject);
+    }
+    allowed.emplace(subject, std::move(reasons));
   };
   std::set<std::string> members;
   for (const auto& [member, refs] : state.policies_by_member) {

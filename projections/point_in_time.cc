@@ -91,32 +91,105 @@ StatusOr<uint64_t> PointInTime::CatchUp() {
   return builder_.last_seq;
 }
 
+StatusOr<std::shared_ptr<const IamState>> PointInTime::BaseLocked(
+    uint64_t seq, std::shared_ptr<const IamState>* exact) {
+  if (last_.second != nullptr && last_.first == seq) {
+    *exact = last_.second;
+    return std::shared_ptr<const IamState>();
+  }
+  IAM_RETURN_IF_ERROR(ExtendLocked(seq));
+  if (seq == builder_.last_seq) {
+    last_ = {seq, CopyForAudit(builder_)};
+    *exact = last_.second;
+    return std::shared_ptr<const IamState>();
+  }
+  auto it = std::upper_bound(
+      snapshots_.begin(), snapshots_.end(), seq,
+      [](uint64_t s, const auto& snap) { return s < snap->last_seq; });
+  if (it == snapshots_.begin()) return std::shared_ptr<const IamState>();
+  return *std::prev(it);
+}
+
 StatusOr<std::shared_ptr<const IamState>> PointInTime::StateAt(uint64_t seq) {
-  std::shared_ptr<const IamState> base;
+  std::shared_ptr<const IamState> base, exact;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (last_.second != nullptr && last_.first == seq) return last_.second;
-    IAM_RETURN_IF_ERROR(ExtendLocked(seq));
-    if (seq == builder_.last_seq) {
-      last_ = {seq, CopyForAudit(builder_)};
-      return last_.second;
-    }
-    auto it = std::upper_bound(
-        snapshots_.begin(), snapshots_.end(), seq,
-        [](uint64_t s, const auto& snap) { return s < snap->last_seq; });
-    if (it != snapshots_.begin()) base = *std::prev(it);
+    IAM_ASSIGN_OR_RETURN(base, BaseLocked(seq, &exact));
   }
+  if (exact != nullptr) return exact;
   auto state = base != nullptr ? std::make_shared<IamState>(*base)
                                : std::make_shared<IamState>();
   if (state->last_seq < seq) {
     FoldSink sink(*state, nullptr);
     IAM_RETURN_IF_ERROR(reader_(state->last_seq, seq, &sink));
     if (state->last_seq != seq) return PastTheEnd(seq, state->last_seq);
+    state->stream_versions = StringMap<uint64_t>();  // as in every snapshot
   }
   std::shared_ptr<const IamState> out = std::move(state);
   std::lock_guard<std::mutex> lock(mu_);
   last_ = {seq, out};
   return out;
+}
+
+StatusOr<std::shared_ptr<const IamState>> PointInTime::SubjectStateAt(
+    uint64_t seq, const std::string& subject) {
+  std::shared_ptr<const IamState> base, exact;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    IAM_ASSIGN_OR_RETURN(base, BaseLocked(seq, &exact));
+  }
+  if (exact != nullptr) return exact;
+  // "token/<id>" of the subject's token, or "" when it is not a token.
+  std::string own_stream;
+  if (subject.starts_with("token:") && !subject.ends_with("*")) {
+    own_stream = "token/" + subject.substr(6);
+  }
+  auto state = std::make_shared<IamState>();
+  if (base != nullptr) {
+    const IamState& b = *base;
+    state->policies = b.policies;
+    state->roles = b.roles;
+    state->compiled_roles = b.compiled_roles;
+    state->projects = b.projects;
+    state->project_index = b.project_index;
+    state->policies_by_wildcard_member = b.policies_by_wildcard_member;
+    if (auto it = b.policies_by_member.find(subject);
+        it != b.policies_by_member.end()) {
+      state->policies_by_member[subject] = it->second;
+    }
+    if (!own_stream.empty()) {
+      if (auto it = b.tokens.find(own_stream.substr(6)); it != b.tokens.end()) {
+        state->tokens.insert(*it);
+      }
+    }
+    state->last_seq = b.last_seq;
+    state->last_recorded_at = b.last_recorded_at;
+    state->ledger_id = b.ledger_id;
+  }
+  // Other tokens' events are skipped; everything else is folded (member
+  // changes of other subjects only add index entries nobody reads).
+  class SubjectSink final : public EventSink {
+   public:
+    SubjectSink(IamState& s, const std::string& own) : s_(s), own_(own) {}
+    Status Apply(const RecordedEvent& e) override {
+      if (e.stream.starts_with("token/") && e.stream != own_) {
+        s_.last_seq = e.seq;
+        s_.last_recorded_at = e.recorded_at;
+        return OkStatus();
+      }
+      return fold_.Apply(e);
+    }
+
+   private:
+    IamState& s_;
+    const std::string& own_;
+    FoldSink fold_{s_, nullptr};
+  } sink(*state, own_stream);
+  if (state->last_seq < seq) {
+    IAM_RETURN_IF_ERROR(reader_(state->last_seq, seq, &sink));
+    if (state->last_seq != seq) return PastTheEnd(seq, state->last_seq);
+  }
+  return std::shared_ptr<const IamState>(std::move(state));
 }
 
 StatusOr<uint64_t> PointInTime::SeqAt(Micros t, uint64_t head) {

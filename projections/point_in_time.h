@@ -59,6 +59,17 @@ class PointInTime {
   // head first). The state's last_seq is `seq`.
   StatusOr<std::shared_ptr<const IamState>> StateAt(uint64_t seq);
 
+  // The state after `seq` restricted to what authorizing `subject` reads
+  // (core/authorize.h: the member index entries of `subject` and of the
+  // wildcard members, every policy, role and project) plus `subject`'s
+  // token when it is "token:<id>"; other tokens, their events and their
+  // member index entries are left out. Authorize, AuthorizeExplained and
+  // audit::Check of `subject` answer on it exactly as on StateAt(seq); it
+  // costs a copy of the policies instead of the whole state, so a check
+  // does not grow with the number of tokens.
+  StatusOr<std::shared_ptr<const IamState>> SubjectStateAt(
+      uint64_t seq, const std::string& subject);
+
   // The seq of the last event recorded at or before `t` among events
   // 1..head (0 when none): the point an RFC 3339 `at` names. Extends the
   // timeline to `head` first.
@@ -84,6 +95,11 @@ class PointInTime {
   Stats stats() const;
 
  private:
+  // The newest snapshot at or before `seq` (null: none, start from the
+  // empty state), after extending the timeline to `seq`; or, in *exact,
+  // the state at exactly `seq` when one is at hand. Requires mu_.
+  StatusOr<std::shared_ptr<const IamState>> BaseLocked(
+      uint64_t seq, std::shared_ptr<const IamState>* exact);
   // Folds events (builder's seq, to] into the builder; unless `to_end`,
   // the log must reach `to`. Requires mu_.
   Status ExtendLocked(uint64_t to, bool to_end = false);

@@ -338,6 +338,29 @@ TEST_CASE("audit who - table over the story") {
   }
 }
 
+TEST_CASE("audit who - subjects sharing policies keep their own member") {
+  Timeline t;
+  t.Must(Tok("a"));
+  t.Must(Tok("b"));
+  t.Must(PolicyCreated{"shared",
+                       "shared",
+                       PolicyType::kCustom,
+                       {"token:b", "token:*", "token:a"},
+                       {St(Effect::kAllow, {"iam:tokens:get"}, {"*"})},
+                       {}});
+  const IamState& s = t.At(t.head());
+  WhoResult r = Who(s, "iam:tokens:get", "iam:tokens:x", {}, 0);
+  std::map<std::string, std::string> member;
+  for (const auto& e : r.tokens) {
+    REQUIRE(e.reasons.size() == 1);
+    member[e.subject] = e.reasons[0].member;
+    CHECK(Check(s, {e.subject, "iam:tokens:get", "iam:tokens:x", {}, 0})
+              .reasons == e.reasons);
+  }
+  CHECK(member == std::map<std::string, std::string>{{"token:a", "token:*"},
+                                                     {"token:b", "token:b"}});
+}
+
 const GrantChange* Find(const std::vector<GrantChange>& list,
                         const std::string& action,
                         const std::string& project = "*") {
