@@ -6,7 +6,16 @@ LISTEN   ?= 127.0.0.1:8080
 # Builds share the machine's 2 cores: one at a time (see README).
 LOCK     := flock /tmp/iamledger-build.lock
 
-.PHONY: all deps build binary test run bench soak format clean
+# The sanitizer build: clang, ASan + UBSan on everything, libFuzzer
+# coverage, the fuzz targets (tests/fuzz). `make test` builds the fuzz
+# targets there and runs each for a few seconds; `make asan` builds and runs
+# the whole suite there.
+ASAN_BUILD   ?= build-asan
+FUZZ_SECONDS ?= 300
+
+.PHONY: all deps build binary test run bench soak asan asan-build fuzz-build fuzz format clean
+FUZZ_TARGETS := http_request_fuzz json_command_fuzz envelope_fuzz snapshot_fuzz \
+                token_value_fuzz make_seeds
 
 all: build
 
@@ -23,8 +32,28 @@ build: deps $(BUILD)/build.ninja
 binary: deps $(BUILD)/build.ninja
 	$(LOCK) cmake --build $(BUILD) --target iamledger
 
-test: build
+test: build fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
+	cd $(ASAN_BUILD) && ctest --output-on-failure -R 'fuzz smoke' --timeout 300
+
+$(ASAN_BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_CXX_COMPILER=clang++ -DIAM_SANITIZE=ON -DIAM_FUZZ=ON
+
+asan-build: deps $(ASAN_BUILD)/build.ninja
+	$(LOCK) cmake --build $(ASAN_BUILD)
+
+fuzz-build: deps $(ASAN_BUILD)/build.ninja
+	$(LOCK) cmake --build $(ASAN_BUILD) --target $(FUZZ_TARGETS)
+
+# The whole suite under ASan + UBSan (make test runs it as well).
+asan: asan-build
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j2 --timeout 900
+
+# Each fuzz target for FUZZ_SECONDS from the seeds and the corpus kept in
+# $(ASAN_BUILD)/fuzz-work; prints executions per target.
+fuzz: fuzz-build
+	tests/fuzz/run_fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 run: binary
 	$(BUILD)/iamledger serve --data-dir $(DATA_DIR) --listen $(LISTEN)

@@ -279,6 +279,10 @@ T& Reuse(Event& e) {
 // The event of `p` into `*out`; false when the type is unknown (a newer
 // writer, or damage).
 bool DecodeBodyInto(const fb::Payload& p, Event* out) {
+  // The Verifier accepts a union whose type is set but whose table is
+  // absent; every case below reads the table (found by
+  // tests/fuzz/envelope_fuzz: a null dereference before the hash check).
+  if (p.event() == nullptr) return false;
   switch (p.event_type()) {
     case fb::Event::LedgerInitialized: {
       auto* e = p.event_as_LedgerInitialized();
@@ -489,6 +493,18 @@ namespace {
 Status DecodeUnhashed(uint64_t key_seq, std::string_view bytes,
                       RecordedEvent* out, std::string_view* payload) {
   if (bytes.size() > kMaxEnvelopeBytes) return Bad(key_seq, "value too large");
+  // FlatBuffers reads scalars in place, so a buffer at an address that is
+  // not 8-aligned (RocksDB hands out values at any offset) would be read
+  // misaligned (undefined behaviour; found by tests/fuzz/envelope_fuzz):
+  // such a value is decoded from an aligned copy. `*payload` then points
+  // into the copy, valid until this thread's next decode.
+  thread_local std::vector<uint64_t> aligned;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) != 0) {
+    aligned.resize(bytes.size() / sizeof(uint64_t) + 1);
+    std::memcpy(aligned.data(), bytes.data(), bytes.size());
+    bytes = std::string_view(reinterpret_cast<const char*>(aligned.data()),
+                             bytes.size());
+  }
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
   flatbuffers::Verifier verifier(data, bytes.size(), kMaxEnvelopeDepth,
                                  kMaxEnvelopeTables);

@@ -9,7 +9,8 @@ pkgs=(g++ cmake ninja-build ccache pkg-config
       libboost1.81-dev libboost-system1.81-dev nlohmann-json3-dev libssl-dev
       doctest-dev libcli11-dev libspdlog-dev curl python3
       libcurl4-openssl-dev etcd-server etcd-client
-      openssl chromium chromium-driver python3-selenium)  # the last line: tests/console
+      openssl chromium chromium-driver python3-selenium  # tests/console
+      clang libclang-rt-14-dev)  # the sanitizer and fuzz build (build-asan)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(nginx wrk postgresql-15); fi
 missing=()
 for p in "${pkgs[@]}"; do
