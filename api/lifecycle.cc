@@ -6,14 +6,16 @@
 
 namespace iam::api {
 
-Lifecycle::Lifecycle(const projections::Projections* projections,
+Lifecycle::Lifecycle(eventstore::EventStore* store,
+                     const projections::Projections* projections,
                      const eventstore::TokenDigester* digester,
                      LifecycleOptions options, const Clock* clock)
     : projections_(projections),
       digester_(digester),
       options_(options),
       clock_(clock != nullptr ? clock : SystemClock::Get()),
-      revoke_limiter_(options.revoke_limit, clock_) {}
+      revoke_limiter_(options.revoke_limit, clock_),
+      usage_(store, options.usage_interval, options.usage_flush_interval) {}
 
 RevokeTokens Lifecycle::PrepareRevoke(const HttpRequest& request, bool lax,
                                       Refusal* refusal) {

@@ -11,6 +11,7 @@
 #ifndef IAMLEDGER_API_LIFECYCLE_H_
 #define IAMLEDGER_API_LIFECYCLE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -20,6 +21,8 @@
 #include "core/clock.h"
 #include "core/lifecycle.h"
 #include "eventstore/crypto.h"
+#include "eventstore/event_store.h"
+#include "eventstore/usage_store.h"
 #include "projections/projections.h"
 
 namespace iam::api {
@@ -32,12 +35,18 @@ struct LifecycleOptions {
   RateLimit revoke_limit{60, 3'600'000'000};
   // serve --max-token-lifetime; 0 = none.
   Micros max_token_lifetime = 0;
+  // last_used_at: recorded at most once per usage_interval per token,
+  // written every usage_flush_interval (eventstore/usage_store.h).
+  Micros usage_interval = eventstore::kUsageInterval;
+  std::chrono::milliseconds usage_flush_interval{1000};
 };
 
 class Lifecycle {
  public:
-  // Everything must outlive this object; `clock` null = the system clock.
-  Lifecycle(const projections::Projections* projections,
+  // Everything must outlive this object; `clock` null = the system clock;
+  // `store` (may be null: no usage persisted) keeps the usage records.
+  Lifecycle(eventstore::EventStore* store,
+            const projections::Projections* projections,
             const eventstore::TokenDigester* digester, LifecycleOptions options,
             const Clock* clock = nullptr);
 
@@ -66,6 +75,7 @@ class Lifecycle {
   }
 
   const Clock& clock() const { return *clock_; }
+  eventstore::UsageStore& usage() { return usage_; }
 
  private:
   const projections::Projections* projections_;
@@ -73,6 +83,7 @@ class Lifecycle {
   const LifecycleOptions options_;
   const Clock* clock_;
   RateLimiter revoke_limiter_;
+  eventstore::UsageStore usage_;
 };
 
 }  // namespace iam::api

@@ -272,7 +272,8 @@ struct Service::Impl {
         wrapping_key(keys.wrapping_key),
         digester(keys.pepper),
         options(options),
-        lifecycle(projections, &digester, options.lifecycle, options.clock),
+        lifecycle(store, projections, &digester, options.lifecycle,
+                  options.clock),
         audit(store, options.audit, options.clock) {
     feed_thread = std::thread([this] { FeedLoop(); });
   }
@@ -313,6 +314,9 @@ struct Service::Impl {
         ctx->match.id() == RouteId::kRotateToken) {
       wrapped_keys.Forget(ctx->match.Param("id"));
       token_bodies.Forget(ctx->match.Param("id"));
+    }
+    if (ctx->match.id() == RouteId::kDeleteToken && response.status == 200) {
+      lifecycle.usage().Forget(ctx->match.Param("id"));
     }
     response.headers.emplace("X-Request-Id", ctx->request_id);
     ctx->respond(std::move(response));
@@ -560,6 +564,7 @@ struct Service::Impl {
             return t->id;
           });
       if (!id) break;
+      lifecycle.usage().Touch(*id, now);  // coarse, lock-free when recent
       return "token:" + *id;
     }
     return UnauthenticatedError(std::string(kNotAuthenticated));
@@ -746,9 +751,10 @@ struct Service::Impl {
         if (!revealed.ok()) return Fail(ctx, revealed.status());
         value = std::move(*revealed);
       }
+      const Micros used = lifecycle.usage().LastUsed(token->id);
       body = std::holds_alternative<RotateToken>(write.command)
-                 ? RotatedTokenJson(*token, value, pretty)
-                 : TokenJson(*token, value, pretty);
+                 ? RotatedTokenJson(*token, value, pretty, used)
+                 : TokenJson(*token, value, pretty, used);
     }
     HttpResponse response = JsonResponse(std::move(body));
     response.headers.emplace("X-Iam-Seq", std::to_string(seq));
@@ -804,7 +810,11 @@ struct Service::Impl {
         std::vector<Token> tokens = projections->Read([&](const View& v) {
           std::vector<Token> out;
           for (const Token* t : ListVisibleTokens(v.state, caller)) {
-            if (filter->empty() || MatchesFilter(*t, *filter, 0)) {
+            if (filter->empty() ||
+                MatchesFilter(*t, *filter,
+                              filter->unused_since
+                                  ? lifecycle.usage().LastUsed(t->id)
+                                  : 0)) {
               out.push_back(*t);
             }
           }
@@ -812,13 +822,16 @@ struct Service::Impl {
         });
         std::vector<TokenWithValue> list;
         list.reserve(tokens.size());
-        for (const auto& t : tokens) list.push_back({&t, ValueFor(t)});
+        for (const auto& t : tokens) {
+          list.push_back({&t, ValueFor(t), lifecycle.usage().LastUsed(t.id)});
+        }
         return Ok(ctx, TokenListJson(list, pretty));
       }
       case RouteId::kGetToken: {
         // An unchanged token is answered from its encoded body
         // (api/body_cache.h): no copy, no value opened, no JSON written.
-        TokenBodyCache::Key key{0, pretty, /*last_used_at=*/0};
+        TokenBodyCache::Key key{0, pretty,
+                                lifecycle.usage().LastUsed(id)};
         std::string body;
         uint64_t epoch = 0;
         std::optional<Token> token;
@@ -1117,6 +1130,7 @@ struct Service::Impl {
       std::lock_guard<std::mutex> lock(feed_mu);
       feed_stopping = true;  // no new long-polls or backups from now on
     }
+    lifecycle.usage().Stop();  // flushed before the store closes
     // A backup in progress finishes first (it uses the store).
     while (backups_running > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

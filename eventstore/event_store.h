@@ -122,6 +122,18 @@ class EventStore {
   };
   virtual StatusOr<Snapshot> GetSnapshot() const = 0;
 
+  // Token usage (API.md last_used_at; format.h meta "usage/"), outside the
+  // log: PutUsage writes the records in one batch WITHOUT sync (a crash of
+  // the machine may lose the last ones; the next synced append persists
+  // them); a time of 0 deletes a token's record. ScanUsage visits every
+  // record (start-up). Callable from any thread; never on the writer's
+  // queue.
+  virtual Status PutUsage(
+      const std::vector<std::pair<std::string, Micros>>& records) = 0;
+  virtual Status ScanUsage(
+      const std::function<void(std::string_view id, Micros at)>& visit)
+      const = 0;
+
   // Stops the writer after the queued appends, writes a checkpoint and
   // closes. Later appends fail with kUnavailable. Idempotent.
   virtual Status Close() = 0;

@@ -15,6 +15,11 @@
 //            "stream/" + stream -> u64be(current stream version); written in
 //                                  the same batch as the stream's events
 //            "snapshot"         -> projection snapshot (projections layer)
+//            "usage/" + token id -> u64be(last_used_at, unix micros): token
+//                                  usage (API.md last_used_at), outside the
+//                                  hash chain, written without sync, at most
+//                                  once per token per 15 minutes; deleted
+//                                  with the token
 //
 // Hash chain. Every envelope carries prev_hash (the hash of seq - 1; 32 zero
 // bytes for seq 1) and
@@ -64,6 +69,7 @@ inline constexpr std::string_view kMetaFormatKey = "format";
 inline constexpr std::string_view kMetaCheckpointKey = "checkpoint";
 inline constexpr std::string_view kMetaStreamPrefix = "stream/";
 inline constexpr std::string_view kMetaSnapshotKey = "snapshot";
+inline constexpr std::string_view kMetaUsagePrefix = "usage/";
 inline constexpr std::string_view kEventHashDomain = "iamledger-event-v1";
 inline constexpr std::string_view kCheckpointDomain = "iamledger-checkpoint-v1";
 

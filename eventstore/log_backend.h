@@ -51,6 +51,14 @@ class LogBackend {
 
   virtual StatusOr<std::string> GetKey(std::string_view key) const = 0;
 
+  // Token usage (format.h "usage/"): written without sync in one batch; a
+  // time of 0 deletes the token's record. ScanUsage visits every record.
+  virtual Status PutUsage(
+      const std::vector<std::pair<std::string, int64_t>>& records) = 0;
+  virtual Status ScanUsage(
+      const std::function<void(std::string_view id, int64_t at)>& visit)
+      const = 0;
+
   // WAL syncs done by the engine so far (RocksDB statistics), or the number
   // of synced commits for memory.
   virtual uint64_t Syncs() const = 0;

@@ -79,6 +79,30 @@ class MemoryBackend final : public LogBackend {
     if (it == log_->keys.end()) return NotFoundError("no such key");
     return it->second;
   }
+  Status PutUsage(
+      const std::vector<std::pair<std::string, int64_t>>& records) override {
+    std::lock_guard<std::mutex> lock(log_->mu);
+    for (const auto& [id, at] : records) {
+      const std::string key = std::string(kMetaUsagePrefix) + id;
+      if (at == 0) {
+        log_->meta.erase(key);
+      } else {
+        log_->meta[key] = std::to_string(at);
+      }
+    }
+    return OkStatus();
+  }
+  Status ScanUsage(const std::function<void(std::string_view, int64_t)>& visit)
+      const override {
+    std::lock_guard<std::mutex> lock(log_->mu);
+    const std::string prefix(kMetaUsagePrefix);
+    for (auto it = log_->meta.lower_bound(prefix);
+         it != log_->meta.end() && it->first.starts_with(prefix); ++it) {
+      visit(std::string_view(it->first).substr(prefix.size()),
+            std::stoll(it->second));
+    }
+    return OkStatus();
+  }
   uint64_t Syncs() const override {
     std::lock_guard<std::mutex> lock(log_->mu);
     return log_->syncs;

@@ -121,6 +121,38 @@ class RocksBackend final : public LogBackend {
     return db_.Get(db_.keys(), key);
   }
   bool CommitWaitsForDisk() const override { return sync_writes_; }
+  Status PutUsage(
+      const std::vector<std::pair<std::string, int64_t>>& records) override {
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, at] : records) {
+      const std::string key = std::string(kMetaUsagePrefix) + id;
+      if (at == 0) {
+        batch.Delete(db_.meta(), key);
+      } else {
+        batch.Put(db_.meta(), key, EncodeSeqKey(static_cast<uint64_t>(at)));
+      }
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = false;  // usage: never an fsync (format.h)
+    return FromRocks(db_.db()->Write(wo, &batch), "write usage");
+  }
+  Status ScanUsage(const std::function<void(std::string_view, int64_t)>& visit)
+      const override {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_.db()->NewIterator(rocksdb::ReadOptions(), db_.meta()));
+    const std::string prefix(kMetaUsagePrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      uint64_t at = 0;
+      if (!DecodeSeqKey(ToView(it->value()), &at)) {
+        return DataLossError("malformed usage record in meta");
+      }
+      std::string_view id = ToView(it->key());
+      id.remove_prefix(prefix.size());
+      visit(id, static_cast<int64_t>(at));
+    }
+    return FromRocks(it->status(), "read usage");
+  }
   uint64_t Syncs() const override {
     return db_.statistics()->getTickerCount(rocksdb::WAL_FILE_SYNCED);
   }

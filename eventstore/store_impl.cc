@@ -591,6 +591,20 @@ StatusOr<std::string> StoreImpl::GetKey(const std::string& key) const {
   return backend_->GetKey(key);
 }
 
+Status StoreImpl::PutUsage(
+    const std::vector<std::pair<std::string, Micros>>& records) {
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    if (closed_) return UnavailableError("the event store is closed");
+  }
+  return backend_->PutUsage(records);
+}
+
+Status StoreImpl::ScanUsage(
+    const std::function<void(std::string_view, Micros)>& visit) const {
+  return backend_->ScanUsage(visit);
+}
+
 // meta "snapshot" = u64be(seq) || hash of seq (32) || bytes.
 Status StoreImpl::PutSnapshot(uint64_t seq, std::string_view bytes) {
   if (seq == 0) return InvalidArgumentError("a snapshot needs seq >= 1");

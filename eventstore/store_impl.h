@@ -48,6 +48,10 @@ class StoreImpl final : public EventStore {
   StatusOr<std::string> GetKey(const std::string& key) const override;
   Status PutSnapshot(uint64_t seq, std::string_view bytes) override;
   StatusOr<Snapshot> GetSnapshot() const override;
+  Status PutUsage(
+      const std::vector<std::pair<std::string, Micros>>& records) override;
+  Status ScanUsage(const std::function<void(std::string_view, Micros)>& visit)
+      const override;
   Status Close() override;
   Status CreateBackup(const std::string& to_dir) override;  // backup.cc
 

@@ -3,8 +3,10 @@
 // lifetime, PUT without expires_at, rotation grace edges, filters.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "core/clock.h"
 #include "tests/api/service_fixture.h"
@@ -20,7 +22,21 @@ struct LifecycleFixture : testing::ServiceFixture {
   explicit LifecycleFixture(Micros max_lifetime = 0) {
     service_options.clock = &clock;
     service_options.lifecycle.max_token_lifetime = max_lifetime;
+    service_options.lifecycle.usage_flush_interval =
+        std::chrono::milliseconds(10);
     Open();
+  }
+  // The token's last_used_at once it equals `want` (the flusher takes a
+  // first use in within milliseconds), else what it is after 5 s.
+  std::string LastUsedOf(const std::string& id, const std::string& want) {
+    std::string got;
+    for (int i = 0; i < 500; ++i) {
+      Json t = Get(std::string(kTokens) + "/" + id)["token"];
+      got = t.value("last_used_at", "");
+      if (got == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return got;
   }
   // 403: authenticates (but may do nothing); 401: refused.
   int Auth(const std::string& value) {
@@ -252,6 +268,52 @@ TEST_CASE("lifecycle service: inventory filters") {
   CHECK(fx.last_status == 400);
   fx.Get(std::string(kTokens) + "?expires_before=tomorrow");
   CHECK(fx.last_status == 400);
+}
+
+TEST_CASE("lifecycle service: last_used_at is coarse and survives a restart") {
+  LifecycleFixture fx;
+  const Micros t0 = fx.clock.Now();
+  Json created = fx.Post(kTokens, {{"id", "u"}, {"name", "U"}});
+  const std::string value = created["token"]["value"];
+  fx.Post(kTokens, {{"id", "idle"}, {"name", "I"}});
+  // Never used: no field (Automate's shape).
+  CHECK_FALSE(created["token"].contains("last_used_at"));
+  CHECK(fx.Auth(value) == 403);
+  CHECK(fx.LastUsedOf("u", fx.Rfc(t0)) == fx.Rfc(t0));
+  // Within 15 minutes: unchanged.
+  fx.clock.Set(t0 + 14 * 60 * kS);
+  CHECK(fx.Auth(value) == 403);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(fx.LastUsedOf("u", fx.Rfc(t0)) == fx.Rfc(t0));
+  // At 15 minutes: recorded again.
+  fx.clock.Set(t0 + 15 * 60 * kS);
+  CHECK(fx.Auth(value) == 403);
+  const std::string later = fx.Rfc(t0 + 15 * 60 * kS);
+  CHECK(fx.LastUsedOf("u", later) == later);
+  // Filters: unused_since.
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> out;
+    const Json list = fx.Get(std::string(kTokens) + query);
+    for (const auto& t : list["tokens"]) out.push_back(t["id"]);
+    return out;
+  };
+  CHECK(ids("?unused_since=" + later) == std::vector<std::string>{"idle"});
+  CHECK(ids("?unused_since=" + fx.Rfc(t0 + 15 * 60 * kS + kS)) ==
+        std::vector<std::string>{"idle", "u"});
+  // Persisted: a restart (service and ledger) keeps it.
+  fx.Close();
+  fx.Open();
+  CHECK(fx.LastUsedOf("u", later) == later);
+  CHECK_FALSE(
+      fx.Get(std::string(kTokens) + "/idle")["token"].contains("last_used_at"));
+  // Deleting the token drops its record; a new token with the id starts
+  // unused.
+  REQUIRE(fx.Call("DELETE", std::string(kTokens) + "/u").status == 200);
+  fx.Post(kTokens, {{"id", "u"}, {"name", "U again"}});
+  fx.Close();
+  fx.Open();
+  CHECK_FALSE(
+      fx.Get(std::string(kTokens) + "/u")["token"].contains("last_used_at"));
 }
 
 }  // namespace

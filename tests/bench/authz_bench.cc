@@ -13,9 +13,12 @@
 //    50 "team:local:*", 20 "user:*"; statements mix action lists, default
 //    and custom roles, project lists, "*" and DENYs. One request is what the
 //    server does for a token: the value's format check and HMAC
-//    (IsGeneratedTokenValue, TokenDigester::Digest), then under one
-//    Projections::Read View::ActiveTokenByDigest and Authorize({token:<id>},
-//    iam:tokens:<id>, iam:tokens:get, no projects header). Timed with
+//    (IsGeneratedTokenValue, TokenDigester::Digest), the wall clock read,
+//    then under one Projections::Read View::UsableTokenByDigest (the
+//    digest index, expiry and rotation grace) and Authorize({token:<id>},
+//    iam:tokens:<id>, iam:tokens:get, no projects header), then
+//    UsageStore::Touch (last_used_at; memory only here, the server's
+//    flusher writes in the background). Timed with
 //    steady_clock over S random tokens: one pass timing only whole requests
 //    (`total`), one timing the parts (`check_digest`, `lookup`,
 //    `authorize`), one timing the two steps of the lookup apart (digest
@@ -67,6 +70,7 @@
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
 #include "eventstore/rocks_util.h"
+#include "eventstore/usage_store.h"
 #include "projections/projections.h"
 
 namespace {
@@ -283,20 +287,26 @@ struct MixResult {
 struct Request {
   const Projections& p;
   const es::TokenDigester& digester;
+  es::UsageStore& usage;  // last_used_at, as the server records it
   const std::string action = "iam:tokens:get";
 
   // Whole request, timed from outside.
   bool Run(std::string_view value) const {
     if (!es::IsGeneratedTokenValue(value)) return false;
     std::string digest = digester.Digest(value);
-    return p.Read([&](const View& v) {
-      const iam::Token* t = v.ActiveTokenByDigest(digest);
+    const iam::Micros now = iam::SystemClock::Get()->Now();
+    const iam::Token* used = nullptr;
+    bool allowed = p.Read([&](const View& v) {
+      const iam::Token* t = v.UsableTokenByDigest(digest, now);
       if (t == nullptr) return false;
+      used = t;
       StringList subjects{"token:" + t->id};
       std::string resource = "iam:tokens:" + t->id;
       return iam::Authorize(v.state, subjects, resource, action, nullptr)
           .allowed;
     });
+    if (used != nullptr) usage.Touch(used->id, now);
+    return allowed;
   }
 
   // The two steps of ActiveTokenByDigest, done by hand and timed apart.
@@ -323,10 +333,13 @@ struct Request {
     if (!es::IsGeneratedTokenValue(value)) return false;
     std::string digest = digester.Digest(value);
     auto t1 = Clock::now();
-    return p.Read([&](const View& v) {
-      const iam::Token* t = v.ActiveTokenByDigest(digest);
+    const iam::Micros now = iam::SystemClock::Get()->Now();
+    const iam::Token* used = nullptr;
+    bool allowed = p.Read([&](const View& v) {
+      const iam::Token* t = v.UsableTokenByDigest(digest, now);
       auto t2 = Clock::now();
       if (t == nullptr) return false;
+      used = t;
       StringList subjects{"token:" + t->id};
       std::string resource = "iam:tokens:" + t->id;
       bool allowed =
@@ -337,6 +350,8 @@ struct Request {
       *authz_ns = Nanos(t2, t3);
       return allowed;
     });
+    if (used != nullptr) usage.Touch(used->id, now);
+    return allowed;
   }
 };
 
@@ -436,7 +451,14 @@ SizeResult RunLatency(uint64_t n, size_t samples, bool measure_memory) {
         static_cast<double>(rss_after - rss_before) / static_cast<double>(n));
   }
 
-  Request req{*projections, digester};
+  // last_used_at as on a running server: every token has authenticated
+  // before (its entry exists; the flusher took it in), so a request is the
+  // steady-state path (shared lock, one atomic load).
+  es::UsageStore usage(nullptr);  // memory only: no store to flush to
+  const iam::Micros warm = iam::SystemClock::Get()->Now();
+  for (uint64_t i = 0; i < n; ++i) usage.Touch(TokenId(i), warm);
+  usage.Flush().IgnoreError();
+  Request req{*projections, digester, usage};
   SizeResult r;
   r.uniform = Measure(req, values, n, samples, 42 + n);
   Print("uniform", n, r.uniform, samples);

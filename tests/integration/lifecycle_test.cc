@@ -203,5 +203,33 @@ TEST_CASE(
   CHECK(StatusWith(anon, old_value) == 403);  // grace of 30 s not over
 }
 
+TEST_CASE("lifecycle - last_used_at is persisted and in backups") {
+  START_ENV(env);
+  const std::string value = CreateToken(env.admin, "used");
+  REQUIRE(!value.empty());
+  CHECK(StatusWith(env.anon, value) == 403);
+  // The admin token itself is used by every call above.
+  std::string last_used;
+  for (int i = 0; i < 100 && last_used.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    last_used = env.admin.Get(std::string(kTokens) + "/used")
+                    .JsonBody()["token"]
+                    .value("last_used_at", "");
+  }
+  CHECK(!last_used.empty());
+  // Written within a second (the flusher), then copied by the backup.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::string backup = env.dir.path() + "/backup";
+  CommandResult b = RunIamledger({"backup", "create", "--data-dir",
+                                  env.server.data_dir(), "--to", backup});
+  REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+  Server restored(backup, env.server.key_file(), env.dir.path() + "/r.log");
+  REQUIRE_MESSAGE(restored.Start(), restored.log());
+  Api local{restored.admin_socket(), ""};
+  CHECK(local.Get(std::string(kTokens) + "/used")
+            .JsonBody()["token"]["last_used_at"] == last_used);
+  restored.Stop();
+}
+
 }  // namespace
 }  // namespace iam::integration

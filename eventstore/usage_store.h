@@ -1,0 +1,136 @@
+// Token usage (API.md "Token lifecycle": last_used_at): when each token last
+// authenticated, coarsely, kept outside the hash-chained log.
+//
+// Contract:
+//  - Coarse: a token's time is recorded at most once per `interval`
+//    (15 minutes): Touch at t records t only when the last record is at
+//    least `interval` older; LastUsed returns the last record. At most one
+//    store record per token per interval, ever (the flusher re-checks).
+//  - Never slows authentication: Touch takes no exclusive lock, does no I/O
+//    and no allocation in the common case (the token's last record is
+//    recent: a shared lock on one of kShards shards and one atomic load).
+//    A record due (once per token per interval) is a compare-and-swap and a
+//    lock-free push; a token not seen since start is a lock-free push
+//    (deduplicated by a small atomic hint table) that the flusher turns
+//    into an entry.
+//  - Persisted by a background thread every `flush_interval` through
+//    EventStore::PutUsage (meta "usage/", eventstore/format.h): no fsync.
+//    A crash of the process loses at most the records of the last
+//    flush_interval; a crash of the machine at most those since the last
+//    synced append of the log (each token loses at most its last interval).
+//  - Loaded at construction (ScanUsage), so it survives restarts; backups
+//    carry it (it is in the RocksDB database).
+//  - Forget(id) (a deleted token) drops the entry and its stored record.
+//  - Stop() flushes and ends the thread; call it before the store closes.
+#ifndef IAMLEDGER_EVENTSTORE_USAGE_STORE_H_
+#define IAMLEDGER_EVENTSTORE_USAGE_STORE_H_
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/events.h"
+#include "core/status.h"
+
+namespace iam::eventstore {
+
+class EventStore;
+
+inline constexpr Micros kUsageInterval = 15LL * 60 * 1'000'000;
+
+class UsageStore {
+ public:
+  static constexpr size_t kShards = 64;
+  static constexpr size_t kHints = 4096;
+
+  // `store` may be null (memory only: benchmarks). With a store, its
+  // records are loaded now and the flusher starts.
+  explicit UsageStore(
+      EventStore* store, Micros interval = kUsageInterval,
+      std::chrono::milliseconds flush_interval = std::chrono::seconds(1));
+  ~UsageStore();
+  UsageStore(const UsageStore&) = delete;
+  UsageStore& operator=(const UsageStore&) = delete;
+
+  // The load's status (records unreadable: the store starts empty).
+  const Status& load_status() const { return load_status_; }
+
+  // Token `id` authenticated at `now`.
+  void Touch(std::string_view id, Micros now);
+  // The last recorded use of `id`, 0 when none (or not yet taken in: a
+  // token's first use is visible after the next flush).
+  Micros LastUsed(std::string_view id) const;
+  // Drops `id` (its token was deleted) from memory and from the store.
+  void Forget(const std::string& id);
+  // Takes in the pending uses and writes the due records now (the flusher
+  // does this every flush_interval). Returns the store's status.
+  Status Flush();
+  // Stops the flusher and flushes (every call flushes again). Call before
+  // the store closes; the destructor calls it.
+  void Stop();
+
+  // Records written to the store so far (tests: the coarseness).
+  uint64_t records_written() const { return records_written_.load(); }
+
+ private:
+  struct Entry {
+    std::atomic<Micros> last{0};  // the last recorded use (Touch's CAS)
+    Micros persisted = 0;         // the last time written (flusher only)
+  };
+  // Heterogeneous lookup: Touch finds a string_view without building a
+  // std::string.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  struct Shard {
+    mutable std::shared_mutex mu;
+    std::unordered_map<std::string, std::unique_ptr<Entry>, IdHash,
+                       std::equal_to<>>
+        entries;
+  };
+  // A use waiting for the flusher: a Treiber stack node.
+  struct Node {
+    std::string id;
+    Micros at;
+    Node* next;
+  };
+
+  Shard& ShardOf(std::string_view id, uint64_t* hash) const;
+  void Push(std::string_view id, Micros at);
+  void FlushLoop();
+
+  EventStore* const store_;
+  const Micros interval_;
+  const std::chrono::milliseconds flush_interval_;
+  Status load_status_;
+  mutable std::array<Shard, kShards> shards_;
+  std::array<std::atomic<uint64_t>, kHints> hints_{};  // recently pushed ids
+  std::atomic<Node*> pending_{nullptr};
+  std::atomic<uint64_t> records_written_{0};
+
+  std::mutex flush_mu_;  // one Flush at a time; guards the forgotten list
+  std::vector<std::string> forgotten_;  // deletes to write
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;
+};
+
+}  // namespace iam::eventstore
+
+#endif  // IAMLEDGER_EVENTSTORE_USAGE_STORE_H_
