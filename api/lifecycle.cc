@@ -15,7 +15,13 @@ Lifecycle::Lifecycle(eventstore::EventStore* store,
       options_(options),
       clock_(clock != nullptr ? clock : SystemClock::Get()),
       revoke_limiter_(options.revoke_limit, clock_),
-      usage_(store, options.usage_interval, options.usage_flush_interval) {}
+      usage_(store, options.usage_interval, options.usage_flush_interval) {
+  // Every existing token gets its usage slot now (eventstore/usage_store.h).
+  projections_->Read([&](const projections::View& view) {
+    for (const auto& [id, token] : view.state.tokens) usage_.Reserve(id);
+    return 0;
+  });
+}
 
 RevokeTokens Lifecycle::PrepareRevoke(const HttpRequest& request, bool lax,
                                       Refusal* refusal) {

@@ -742,6 +742,9 @@ struct Service::Impl {
       return Fail(ctx, InternalError("written object " + id + " not found"));
     }
     if (token) {
+      if (std::holds_alternative<CreateToken>(write.command)) {
+        lifecycle.usage().Reserve(token->id);  // its first use: lock-free
+      }
       std::string value;
       if (std::holds_alternative<CreateToken>(write.command) ||
           std::holds_alternative<RotateToken>(write.command)) {

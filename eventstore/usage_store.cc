@@ -8,17 +8,67 @@
 
 namespace iam::eventstore {
 
+uint64_t UsageStore::KeyOf(std::string_view id) {
+  // std::hash mixed once more (the low bits pick the shard, the next ones
+  // the slot); never 0, the empty mark.
+  uint64_t h = std::hash<std::string_view>()(id);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h | 1;
+}
+
+UsageStore::Slot* UsageStore::Find(const Shard& shard, uint64_t key) {
+  if (shard.capacity == 0) return nullptr;
+  const size_t mask = shard.capacity - 1;
+  for (size_t i = (key >> 6) & mask;; i = (i + 1) & mask) {
+    Slot& s = shard.slots[i];
+    if (s.key == key) return &s;
+    if (s.key == 0) return nullptr;
+  }
+}
+
+UsageStore::Slot* UsageStore::Insert(Shard& shard, uint64_t key) {
+  if (Slot* s = Find(shard, key)) return s;
+  if (2 * (shard.used + 1) > shard.capacity) {
+    const size_t capacity = shard.capacity == 0 ? 64 : 2 * shard.capacity;
+    auto slots = std::make_unique<Slot[]>(capacity);
+    for (size_t i = 0; i < shard.capacity; ++i) {
+      const Slot& from = shard.slots[i];
+      if (from.key == 0) continue;
+      for (size_t k = (from.key >> 6) & (capacity - 1);;
+           k = (k + 1) & (capacity - 1)) {
+        if (slots[k].key == 0) {
+          slots[k].key = from.key;
+          slots[k].last.store(from.last.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+          break;
+        }
+      }
+    }
+    shard.slots = std::move(slots);
+    shard.capacity = capacity;
+  }
+  const size_t mask = shard.capacity - 1;
+  for (size_t i = (key >> 6) & mask;; i = (i + 1) & mask) {
+    Slot& s = shard.slots[i];
+    if (s.key == 0) {
+      s.key = key;
+      ++shard.used;
+      return &s;
+    }
+  }
+}
+
 UsageStore::UsageStore(EventStore* store, Micros interval,
                        std::chrono::milliseconds flush_interval)
     : store_(store), interval_(interval), flush_interval_(flush_interval) {
   if (store_ == nullptr) return;
   load_status_ = store_->ScanUsage([this](std::string_view id, Micros at) {
-    uint64_t hash = 0;
-    Shard& shard = ShardOf(id, &hash);
-    auto entry = std::make_unique<Entry>();
-    entry->last.store(at, std::memory_order_relaxed);
-    entry->persisted = at;
-    shard.entries.emplace(std::string(id), std::move(entry));
+    const uint64_t key = KeyOf(id);
+    Slot* s = Insert(ShardOf(key), key);
+    s->last.store(at, std::memory_order_relaxed);
+    persisted_[std::string(id)] = at;
   });
   flusher_ = std::thread([this] { FlushLoop(); });
 }
@@ -33,35 +83,35 @@ UsageStore::~UsageStore() {
   }
 }
 
-UsageStore::Shard& UsageStore::ShardOf(std::string_view id,
-                                       uint64_t* hash) const {
-  *hash = std::hash<std::string_view>()(id) | 1;
-  return shards_[*hash % kShards];
+void UsageStore::Reserve(std::string_view id) {
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
+  std::unique_lock<std::shared_mutex> lock(shard.mu);
+  Insert(shard, key);
 }
 
 void UsageStore::Touch(std::string_view id, Micros now) {
-  uint64_t hash = 0;
-  Shard& shard = ShardOf(id, &hash);
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
   {
     std::shared_lock<std::shared_mutex> lock(shard.mu);
-    auto it = shard.entries.find(id);
-    if (it != shard.entries.end()) {
-      Entry& e = *it->second;
-      Micros last = e.last.load(std::memory_order_relaxed);
+    if (Slot* s = Find(shard, key)) {
+      Micros last = s->last.load(std::memory_order_relaxed);
       if (now - last < interval_) return;  // the common case
-      if (!e.last.compare_exchange_strong(last, now,
-                                          std::memory_order_relaxed)) {
+      if (!s->last.compare_exchange_strong(last, now,
+                                           std::memory_order_relaxed)) {
         return;  // another request recorded it
       }
       Push(id, now);
       return;
     }
   }
-  // Not seen since start: tell the flusher once (the hint table keeps a
+  // Not reserved (used before its creation was answered): tell the flusher
+  // once (the hint table keeps a
   // burst of requests from pushing a node each).
-  std::atomic<uint64_t>& hint = hints_[(hash >> 7) % kHints];
-  if (hint.load(std::memory_order_relaxed) == hash) return;
-  hint.store(hash, std::memory_order_relaxed);
+  std::atomic<uint64_t>& hint = hints_[(key >> 20) % kHints];
+  if (hint.load(std::memory_order_relaxed) == key) return;
+  hint.store(key, std::memory_order_relaxed);
   Push(id, now);
 }
 
@@ -74,23 +124,23 @@ void UsageStore::Push(std::string_view id, Micros at) {
 }
 
 Micros UsageStore::LastUsed(std::string_view id) const {
-  uint64_t hash = 0;
-  const Shard& shard = ShardOf(id, &hash);
+  const uint64_t key = KeyOf(id);
+  const Shard& shard = ShardOf(key);
   std::shared_lock<std::shared_mutex> lock(shard.mu);
-  auto it = shard.entries.find(id);
-  return it == shard.entries.end()
-             ? 0
-             : it->second->last.load(std::memory_order_relaxed);
+  const Slot* s = Find(shard, key);
+  return s == nullptr ? 0 : s->last.load(std::memory_order_relaxed);
 }
 
 void UsageStore::Forget(const std::string& id) {
-  uint64_t hash = 0;
-  Shard& shard = ShardOf(id, &hash);
+  const uint64_t key = KeyOf(id);
+  Shard& shard = ShardOf(key);
   {
+    // Open addressing without tombstones: the slot stays, reset to "never
+    // used" (a re-created token of this id starts unused).
     std::unique_lock<std::shared_mutex> lock(shard.mu);
-    shard.entries.erase(id);
+    if (Slot* s = Find(shard, key)) s->last.store(0, std::memory_order_relaxed);
   }
-  hints_[(hash >> 7) % kHints].store(0, std::memory_order_relaxed);
+  hints_[(key >> 20) % kHints].store(0, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(flush_mu_);
   forgotten_.push_back(id);
 }
@@ -102,34 +152,35 @@ Status UsageStore::Flush() {
   std::vector<Node*> nodes;
   for (; n != nullptr; n = n->next) nodes.push_back(n);
   std::reverse(nodes.begin(), nodes.end());
-  std::unordered_map<std::string, Micros> due;  // id -> time to write
   std::vector<std::pair<std::string, Micros>> records;
-  for (std::string& id : forgotten_) records.emplace_back(std::move(id), 0);
+  for (std::string& id : forgotten_) {
+    persisted_.erase(id);
+    records.emplace_back(std::move(id), 0);
+  }
   forgotten_.clear();
   auto forgotten = [&](const std::string& id) {
     return std::any_of(records.begin(), records.end(),
                        [&](const auto& r) { return r.first == id; });
   };
+  std::unordered_map<std::string, Micros> due;  // id -> time to write
   for (Node* node : nodes) {
     if (!records.empty() && forgotten(node->id)) {  // deleted meanwhile
       delete node;
       continue;
     }
-    uint64_t hash = 0;
-    Shard& shard = ShardOf(node->id, &hash);
-    std::unique_lock<std::shared_mutex> lock(shard.mu);
-    auto [it, inserted] = shard.entries.try_emplace(node->id);
-    if (inserted) {
-      it->second = std::make_unique<Entry>();
-      it->second->last.store(node->at, std::memory_order_relaxed);
-    }
-    Entry& e = *it->second;
-    // At most one record per interval, whatever raced in Touch.
-    if (e.persisted == 0 || node->at - e.persisted >= interval_) {
-      e.persisted = node->at;
-      if (e.last.load(std::memory_order_relaxed) < node->at) {
-        e.last.store(node->at, std::memory_order_relaxed);
+    const uint64_t key = KeyOf(node->id);
+    Shard& shard = ShardOf(key);
+    {
+      std::unique_lock<std::shared_mutex> lock(shard.mu);
+      Slot* s = Insert(shard, key);
+      if (s->last.load(std::memory_order_relaxed) < node->at) {
+        s->last.store(node->at, std::memory_order_relaxed);
       }
+    }
+    // At most one record per interval, whatever raced in Touch.
+    auto [it, fresh] = persisted_.try_emplace(node->id, node->at);
+    if (fresh || node->at - it->second >= interval_) {
+      it->second = node->at;
       due[node->id] = node->at;
     }
     delete node;

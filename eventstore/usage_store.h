@@ -8,11 +8,12 @@
 //    store record per token per interval, ever (the flusher re-checks).
 //  - Never slows authentication: Touch takes no exclusive lock, does no I/O
 //    and no allocation in the common case (the token's last record is
-//    recent: a shared lock on one of kShards shards and one atomic load).
-//    A record due (once per token per interval) is a compare-and-swap and a
-//    lock-free push; a token not seen since start is a lock-free push
-//    (deduplicated by a small atomic hint table) that the flusher turns
-//    into an entry.
+//    recent: a shared lock on one of kShards shards, one slot read, one
+//    atomic load). A record due (once per token per interval) is a
+//    compare-and-swap and a lock-free push for the flusher. Every token has
+//    a slot reserved (Reserve) at start and when it is created, so even its
+//    first use is visible at once; a token used before that is a lock-free
+//    push (deduplicated by a small atomic hint table).
 //  - Persisted by a background thread every `flush_interval` through
 //    EventStore::PutUsage (meta "usage/", eventstore/format.h): no fsync.
 //    A crash of the process loses at most the records of the last
@@ -67,10 +68,15 @@ class UsageStore {
   // The load's status (records unreadable: the store starts empty).
   const Status& load_status() const { return load_status_; }
 
+  // Makes room for `id` (a token that exists), so that its first use takes
+  // no lock but the shared one and is visible at once. Takes the shard's
+  // exclusive lock: call it where tokens are created (and at start for the
+  // existing ones), not on the authentication path.
+  void Reserve(std::string_view id);
   // Token `id` authenticated at `now`.
   void Touch(std::string_view id, Micros now);
-  // The last recorded use of `id`, 0 when none (or not yet taken in: a
-  // token's first use is visible after the next flush).
+  // The last recorded use of `id`, 0 when none (a token used before it was
+  // reserved shows after the next flush).
   Micros LastUsed(std::string_view id) const;
   // Drops `id` (its token was deleted) from memory and from the store.
   void Forget(const std::string& id);
@@ -85,23 +91,20 @@ class UsageStore {
   uint64_t records_written() const { return records_written_.load(); }
 
  private:
-  struct Entry {
-    std::atomic<Micros> last{0};  // the last recorded use (Touch's CAS)
-    Micros persisted = 0;         // the last time written (flusher only)
-  };
-  // Heterogeneous lookup: Touch finds a string_view without building a
-  // std::string.
-  struct IdHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const {
-      return std::hash<std::string_view>()(s);
-    }
+  // The hot table: open addressing over {hash of the id, last use} slots
+  // (16 bytes, one cache line read per lookup), per shard, grown by the
+  // flusher under the shard's exclusive lock. Two ids with the same 64-bit
+  // hash would share a slot (about 5e-8 likely among a million tokens):
+  // usage is coarse information, never a decision.
+  struct Slot {
+    uint64_t key = 0;  // 0: empty
+    std::atomic<Micros> last{0};
   };
   struct Shard {
     mutable std::shared_mutex mu;
-    std::unordered_map<std::string, std::unique_ptr<Entry>, IdHash,
-                       std::equal_to<>>
-        entries;
+    std::unique_ptr<Slot[]> slots;  // a power of two, at most 1/2 used
+    size_t capacity = 0;
+    size_t used = 0;
   };
   // A use waiting for the flusher: a Treiber stack node.
   struct Node {
@@ -110,7 +113,12 @@ class UsageStore {
     Node* next;
   };
 
-  Shard& ShardOf(std::string_view id, uint64_t* hash) const;
+  static uint64_t KeyOf(std::string_view id);
+  // The slot of `key` in `shard`, or null. Shared lock held.
+  static Slot* Find(const Shard& shard, uint64_t key);
+  // Inserts `key` (exclusive lock held); returns its slot.
+  static Slot* Insert(Shard& shard, uint64_t key);
+  Shard& ShardOf(uint64_t key) const { return shards_[key % kShards]; }
   void Push(std::string_view id, Micros at);
   void FlushLoop();
 
@@ -123,8 +131,9 @@ class UsageStore {
   std::atomic<Node*> pending_{nullptr};
   std::atomic<uint64_t> records_written_{0};
 
-  std::mutex flush_mu_;  // one Flush at a time; guards the forgotten list
-  std::vector<std::string> forgotten_;  // deletes to write
+  std::mutex flush_mu_;  // one Flush at a time; guards the two below
+  std::vector<std::string> forgotten_;                 // deletes to write
+  std::unordered_map<std::string, Micros> persisted_;  // id -> last written
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;

@@ -31,6 +31,7 @@ struct TokenCreateFlags {
   bool admin = false;
   std::string data_dir = "./data";
   std::string key_file;
+  std::string expires;  // --expires: RFC 3339, a duration, or "never"
 };
 // Prints the token value and a newline on stdout, nothing else.
 int RunTokenCreate(const TokenCreateFlags& flags);
@@ -79,6 +80,18 @@ struct BackupFlags {
   std::string key_file;  // offline only: authenticates the checkpoint
 };
 int RunBackupCreate(const BackupFlags& flags);
+
+// `import automate` (tools/import_automate.cc).
+struct ImportFlags {
+  std::string url;         // the Automate (or iamledger) base URL
+  std::string token_file;  // a file holding an admin token of the source
+  bool dry_run = false;
+  std::string data_dir = "./data";
+  std::string key_file;
+};
+// Prints one line per object (create, skip, add-members, conflict) and a
+// summary; exit 1 when the source cannot be read or a conflict remains.
+int RunImportAutomate(const ImportFlags& flags);
 
 }  // namespace iam::tools
 

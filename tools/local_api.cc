@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <nlohmann/json.hpp>
 
 #include "api/ledger.h"
 #include "api/service.h"
@@ -113,6 +114,13 @@ class InProcessApi final : public LocalApi {
 };
 
 }  // namespace
+
+std::string ErrorText(const api::HttpResponse& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    return j["message"].get<std::string>();
+  return "HTTP " + std::to_string(r.status);
+}
 
 StatusOr<std::unique_ptr<LocalApi>> LocalApi::Connect(
     const LocalApiOptions& options) {

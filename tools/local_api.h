@@ -35,6 +35,9 @@ class LocalApi {
   virtual std::string_view mode() const = 0;
 };
 
+// The API's error message from an error body, or "HTTP <status>".
+std::string ErrorText(const api::HttpResponse& r);
+
 }  // namespace iam::tools
 
 #endif  // IAMLEDGER_TOOLS_LOCAL_API_H_

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "tools/commands.h"
+#include "tools/token_cli.h"
 
 int main(int argc, char** argv) {
   using namespace iam::tools;
@@ -61,6 +62,35 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--data-dir", create.data_dir, "Data directory")
       ->capture_default_str();
   create_cmd->add_option("--key-file", create.key_file, "Master key file");
+  create_cmd->add_option(
+      "--expires", create.expires,
+      "Expiry: RFC 3339 time, duration from now (90d, 12h), or never");
+  auto run_token_lifecycle = AddTokenLifecycleCommands(token_cmd);
+
+  auto* import_cmd =
+      app.add_subcommand("import", "Copy objects from another IAM service");
+  import_cmd->require_subcommand(1);
+  ImportFlags import;
+  auto* import_automate_cmd = import_cmd->add_subcommand(
+      "automate",
+      "Copy projects, custom roles and policies, chef-managed policy members "
+      "and tokens (with their values) from a running Chef Automate; "
+      "existing objects are skipped or reported as conflicts");
+  import_automate_cmd
+      ->add_option("--url", import.url,
+                   "Automate's URL, e.g. https://a2.example")
+      ->required();
+  import_automate_cmd
+      ->add_option("--token-file", import.token_file,
+                   "File holding an Automate admin token (first line)")
+      ->required();
+  import_automate_cmd->add_flag("--dry-run", import.dry_run,
+                                "Print the plan; write nothing");
+  import_automate_cmd
+      ->add_option("--data-dir", import.data_dir, "Data directory")
+      ->capture_default_str();
+  import_automate_cmd->add_option("--key-file", import.key_file,
+                                  "Master key file (offline only)");
 
   auto* replay_cmd = app.add_subcommand(
       "replay", "Read the log back offline (read-only; also beside a server)");
@@ -181,6 +211,8 @@ int main(int argc, char** argv) {
     return RunServe(serve);
   }
   if (create_cmd->parsed()) return RunTokenCreate(create);
+  if (auto code = run_token_lifecycle()) return *code;
+  if (import_automate_cmd->parsed()) return RunImportAutomate(import);
   if (verify_cmd->parsed()) return RunReplayVerify(replay);
   if (rebuild_cmd->parsed()) return RunReplayRebuild(replay);
   if (export_cmd->parsed()) return RunReplayExport(replay);

@@ -1,23 +1,23 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "tools/commands.h"
 #include "tools/local_api.h"
+#include "tools/token_cli.h"
 
 namespace iam::tools {
-namespace {
-
-// The API's error message from an error body, or the raw body.
-std::string ErrorText(const api::HttpResponse& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (j.is_object() && j.contains("message") && j["message"].is_string())
-    return j["message"].get<std::string>();
-  return "HTTP " + std::to_string(r.status);
-}
-
-}  // namespace
-
 int RunTokenCreate(const TokenCreateFlags& flags) {
+  std::string expires_at;
+  if (!flags.expires.empty()) {
+    auto e = ExpiresFlag(flags.expires, SystemClock::Get()->Now());
+    if (!e.ok()) {
+      std::fprintf(stderr, "iamledger: --expires: %s\n",
+                   e.status().message().c_str());
+      return 2;
+    }
+    expires_at = *e;
+  }
   auto api = LocalApi::Connect({flags.data_dir, flags.key_file});
   if (!api.ok()) {
     std::fprintf(stderr, "iamledger: %s\n", api.status().message().c_str());
@@ -25,6 +25,7 @@ int RunTokenCreate(const TokenCreateFlags& flags) {
   }
   nlohmann::json req = {{"name", flags.name}};
   if (!flags.id.empty()) req["id"] = flags.id;
+  if (!expires_at.empty()) req["expires_at"] = expires_at;
   auto created = (*api)->Call("POST", "/apis/iam/v2/tokens", req.dump());
   if (!created.ok()) {
     std::fprintf(stderr, "iamledger: failed to create the token: %s\n",
