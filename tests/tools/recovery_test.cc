@@ -16,6 +16,17 @@
 namespace iam::tools::testing {
 namespace {
 
+// `body` with every "last_used_at" member removed (when it is JSON).
+std::string WithoutUsage(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return body;
+  if (j.contains("token")) j["token"].erase("last_used_at");
+  if (j.contains("tokens")) {
+    for (auto& t : j["tokens"]) t.erase("last_used_at");
+  }
+  return j.dump();
+}
+
 namespace fs = std::filesystem;
 
 TEST_CASE("recovery drill: online backup, restore, verify, identical GETs") {
@@ -84,7 +95,9 @@ TEST_CASE("recovery drill: online backup, restore, verify, identical GETs") {
     REQUIRE(it != after.end());
     CHECK(it->second.status == answer.status);
     CHECK(it->second.etag == answer.etag);
-    CHECK(it->second.body == answer.body);
+    // last_used_at is usage, not state (API.md "Token lifecycle"): the copy
+    // holds it as of the backup, the live server may have newer records.
+    CHECK(WithoutUsage(it->second.body) == WithoutUsage(answer.body));
   }
   CHECK(again.Stop() == 0);
 }
