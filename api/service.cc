@@ -833,8 +833,7 @@ struct Service::Impl {
       case RouteId::kGetToken: {
         // An unchanged token is answered from its encoded body
         // (api/body_cache.h): no copy, no value opened, no JSON written.
-        TokenBodyCache::Key key{0, pretty,
-                                lifecycle.usage().LastUsed(id)};
+        TokenBodyCache::Key key{0, pretty, lifecycle.usage().LastUsed(id)};
         std::string body;
         uint64_t epoch = 0;
         std::optional<Token> token;
