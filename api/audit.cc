@@ -81,28 +81,10 @@ StringList AllValues(const QueryParams& params, const std::string& key) {
   return out;
 }
 
-// The writes a what-if may hold: exactly the routes that change state.
+// The writes a what-if may hold: every command but a rotation (its new value
+// cannot be modelled without minting one).
 bool IsWriteRoute(RouteId r) {
-  switch (r) {
-    case RouteId::kCreateToken:
-    case RouteId::kUpdateToken:
-    case RouteId::kDeleteToken:
-    case RouteId::kCreatePolicy:
-    case RouteId::kUpdatePolicy:
-    case RouteId::kDeletePolicy:
-    case RouteId::kReplacePolicyMembers:
-    case RouteId::kAddPolicyMembers:
-    case RouteId::kRemovePolicyMembers:
-    case RouteId::kCreateRole:
-    case RouteId::kUpdateRole:
-    case RouteId::kDeleteRole:
-    case RouteId::kCreateProject:
-    case RouteId::kUpdateProject:
-    case RouteId::kDeleteProject:
-      return true;
-    default:
-      return false;
-  }
+  return IsCommandRoute(r) && r != RouteId::kRotateToken;
 }
 
 struct WhatIfRequest {

@@ -637,4 +637,28 @@ StatusOr<std::string> HydrateResource(
   return out;
 }
 
+bool IsCommandRoute(RouteId r) {
+  switch (r) {
+    case RouteId::kCreateToken:
+    case RouteId::kUpdateToken:
+    case RouteId::kDeleteToken:
+    case RouteId::kCreatePolicy:
+    case RouteId::kUpdatePolicy:
+    case RouteId::kDeletePolicy:
+    case RouteId::kReplacePolicyMembers:
+    case RouteId::kAddPolicyMembers:
+    case RouteId::kRemovePolicyMembers:
+    case RouteId::kCreateRole:
+    case RouteId::kUpdateRole:
+    case RouteId::kDeleteRole:
+    case RouteId::kCreateProject:
+    case RouteId::kUpdateProject:
+    case RouteId::kDeleteProject:
+    case RouteId::kRotateToken:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace iam::api

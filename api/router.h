@@ -106,6 +106,10 @@ const std::vector<RouteInfo>& AllRoutes();
 // The entry of `id`; nullptr for kNone.
 const RouteInfo* FindRoute(RouteId id);
 
+// True for the routes that decide a command and append its events (the
+// writes of tokens, policies, members, roles and projects, rotation included).
+bool IsCommandRoute(RouteId id);
+
 // Decoded path parameters: "id" -> "tok-1".
 using PathParams = std::map<std::string, std::string>;
 // Decoded query parameters in their order of appearance; a key without '='

@@ -516,30 +516,6 @@ struct Service::Impl {
     }).detach();
   }
 
-  static bool IsCommandRoute(RouteId r) {
-    switch (r) {
-      case RouteId::kCreateToken:
-      case RouteId::kUpdateToken:
-      case RouteId::kDeleteToken:
-      case RouteId::kCreatePolicy:
-      case RouteId::kUpdatePolicy:
-      case RouteId::kDeletePolicy:
-      case RouteId::kReplacePolicyMembers:
-      case RouteId::kAddPolicyMembers:
-      case RouteId::kRemovePolicyMembers:
-      case RouteId::kCreateRole:
-      case RouteId::kUpdateRole:
-      case RouteId::kDeleteRole:
-      case RouteId::kCreateProject:
-      case RouteId::kUpdateProject:
-      case RouteId::kDeleteProject:
-      case RouteId::kRotateToken:
-        return true;
-      default:
-        return false;
-    }
-  }
-
   // §3: x-data-collector-token, then api-token; the first non-empty header
   // decides. The admin socket is local:admin.
   StatusOr<std::string> Authenticate(const HttpRequest& req) {
