@@ -164,11 +164,12 @@ bool TryComplete(const std::string& raw, bool eof, Response* r) {
 
 pid_t SpawnProcess(const std::vector<std::string>& args,
                    const std::string& out_path, const std::string& err_path,
-                   int death_signal) {
+                   int death_signal, const std::string& stdin_path) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int in = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(),
+                        O_RDONLY | O_CLOEXEC);
   const int out =
       ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int err = err_path == out_path
@@ -203,8 +204,8 @@ pid_t SpawnProcess(const std::vector<std::string>& args,
 namespace {
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
-  return SpawnProcess(args, out_path, err_path, SIGTERM);
+            const std::string& err_path, const std::string& stdin_path = "") {
+  return SpawnProcess(args, out_path, err_path, SIGTERM, stdin_path);
 }
 
 int DecodeWaitStatus(int status) {
@@ -375,6 +376,13 @@ Response Api::Call(std::string_view method, std::string_view target,
 CommandResult RunIamledger(const std::vector<std::string>& args,
                            const std::string& scratch_dir,
                            milliseconds timeout) {
+  return RunIamledgerWithInput(args, std::nullopt, scratch_dir, timeout);
+}
+
+CommandResult RunIamledgerWithInput(const std::vector<std::string>& args,
+                                    const std::optional<std::string>& input,
+                                    const std::string& scratch_dir,
+                                    milliseconds timeout) {
   CommandResult result;
   std::optional<TempDir> own;
   std::string dir = scratch_dir;
@@ -389,9 +397,18 @@ CommandResult RunIamledger(const std::vector<std::string>& args,
   const std::string base = dir + "/cmd-" + std::to_string(::getpid()) + "-" +
                            std::to_string(++counter);
   const std::string out = base + ".out", err = base + ".err";
+  const std::string in = input ? base + ".in" : "";
+  if (input) {
+    std::ofstream f(in, std::ios::binary);
+    f << *input;
+    if (!f) {
+      result.err = "cannot write " + in;
+      return result;
+    }
+  }
   std::vector<std::string> argv{IAM_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = Spawn(argv, out, err);
+  pid_t pid = Spawn(argv, out, err, in);
   if (pid < 0) {
     result.err = "spawn failed";
     return result;
@@ -406,6 +423,7 @@ CommandResult RunIamledger(const std::vector<std::string>& args,
   result.err = ReadFile(err);
   std::remove(out.c_str());
   std::remove(err.c_str());
+  if (input) std::remove(in.c_str());
   return result;
 }
 

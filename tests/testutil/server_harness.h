@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -167,12 +168,13 @@ struct Api {
 // aborted test run leaves no server or command behind: start them from the
 // main thread (the death signal follows the thread that forked).
 
-// Forks and execs `args` (argv[0] an absolute path) with stdin /dev/null,
-// stdout and stderr appended to the files; the child gets `death_signal`
-// when the calling thread dies. -1 on failure.
+// Forks and execs `args` (argv[0] an absolute path) with stdin from
+// `stdin_path` (/dev/null when empty), stdout and stderr appended to the
+// files; the child gets `death_signal` when the calling thread dies. -1 on
+// failure.
 pid_t SpawnProcess(const std::vector<std::string>& args,
                    const std::string& out_path, const std::string& err_path,
-                   int death_signal);
+                   int death_signal, const std::string& stdin_path = "");
 
 // A loopback TCP port that was free a moment ago (bound and released).
 uint16_t FreePort();
@@ -189,6 +191,13 @@ struct CommandResult {
 // private temporary directory when empty), removed afterwards.
 CommandResult RunIamledger(
     const std::vector<std::string>& args, const std::string& scratch_dir = "",
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
+
+// As RunIamledger, with `input` (when set) as the command's stdin.
+CommandResult RunIamledgerWithInput(
+    const std::vector<std::string>& args,
+    const std::optional<std::string>& input,
+    const std::string& scratch_dir = "",
     std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
 
 // One `iamledger serve` process on its own data directory and key file,

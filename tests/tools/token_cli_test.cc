@@ -98,8 +98,19 @@ TEST_CASE("token cli: offline list, update, rotate, revoke, delete") {
   REQUIRE_MESSAGE(revoked.exit_code == 0, revoked.err);
   CHECK(revoked.out == "1\n");
   CHECK(Lines(cli.Run({"list"}).out)[0].rfind("ci\tinactive", 0) == 0);
-  // No values at all: usage error.
+  // No values at all (stdin is /dev/null): usage error.
   CHECK(cli.Run({"revoke"}).exit_code == 2);
+  // Values on stdin, surrounded by blank lines and spaces.
+  CommandResult leaked = cli.Run({"create", "leaked"});
+  REQUIRE(leaked.exit_code == 0);
+  CommandResult from_stdin = RunIamledgerWithInput(
+      {"iam", "token", "revoke", "--data-dir", cli.data_dir},
+      "\n  " + leaked.out + "\n");
+  REQUIRE_MESSAGE(from_stdin.exit_code == 0, from_stdin.err);
+  CHECK(from_stdin.out == "1\n");
+  CHECK(from_stdin.err.find(leaked.out.substr(0, 20)) == std::string::npos);
+  CHECK(Lines(cli.Run({"list"}).out)[1].rfind("leaked\tinactive", 0) == 0);
+  CHECK(cli.Run({"delete", "leaked"}).exit_code == 0);
 
   CommandResult deleted = cli.Run({"delete", "plain"});
   CHECK(deleted.exit_code == 0);
@@ -125,8 +136,14 @@ TEST_CASE("token cli: through a running server's admin socket") {
   CHECK(anon.WithToken(next).Get("/apis/iam/v2/tokens").status == 403);
   CommandResult list = cli.Run({"list"});
   CHECK(list.out.rfind("live\tactive\t", 0) == 0);
-  CHECK(cli.Run({"delete", "live"}).out == "live\n");
+  // A leaked value revoked from stdin through the admin socket: refused at
+  // once by the running server.
+  CommandResult revoked = RunIamledgerWithInput(
+      {"iam", "token", "revoke", "--data-dir", server.data_dir()}, next + "\n");
+  REQUIRE_MESSAGE(revoked.exit_code == 0, revoked.err);
+  CHECK(revoked.out == "1\n");
   CHECK(anon.WithToken(next).Get("/apis/iam/v2/tokens").status == 401);
+  CHECK(cli.Run({"delete", "live"}).out == "live\n");
   server.Stop();
 }
 

@@ -18,6 +18,7 @@ namespace iam::tools::testing {
 using ::iam::testutil::Api;
 using ::iam::testutil::CommandResult;
 using ::iam::testutil::RunIamledger;
+using ::iam::testutil::RunIamledgerWithInput;
 using ::iam::testutil::Server;
 using ::iam::testutil::TempDir;
 
