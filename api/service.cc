@@ -533,15 +533,22 @@ struct Service::Impl {
       // Expired tokens and previous values past their grace are refused
       // here, as inactive ones (core/lifecycle.h): no background job.
       const Micros now = lifecycle.clock().Now();
-      std::optional<std::string> id =
+      // last_used_at through the usage mark of the digest index entry: a
+      // token used within the interval costs one load from a cache line the
+      // lookup has just read (eventstore/usage_store.h).
+      std::optional<std::string> subject =
           projections->Read([&](const View& v) -> std::optional<std::string> {
-            const Token* t = v.UsableTokenByDigest(digest, now);
-            if (t == nullptr) return std::nullopt;
-            return t->id;
+            const View::Authenticated a = v.Authenticate(digest, now);
+            if (a.token == nullptr) return std::nullopt;
+            if (a.usage_mark != nullptr) {
+              lifecycle.usage().Touch(a.token->id, now, a.usage_mark);
+            } else {
+              lifecycle.usage().Touch(a.token->id, now);
+            }
+            return "token:" + a.token->id;
           });
-      if (!id) break;
-      lifecycle.usage().Touch(*id, now);  // coarse, lock-free when recent
-      return "token:" + *id;
+      if (!subject) break;
+      return std::move(*subject);
     }
     return UnauthenticatedError(std::string(kNotAuthenticated));
   }

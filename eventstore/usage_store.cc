@@ -90,29 +90,41 @@ void UsageStore::Reserve(std::string_view id) {
   Insert(shard, key);
 }
 
-void UsageStore::Touch(std::string_view id, Micros now) {
+Micros UsageStore::Touch(std::string_view id, Micros now) {
   const uint64_t key = KeyOf(id);
   Shard& shard = ShardOf(key);
   {
     std::shared_lock<std::shared_mutex> lock(shard.mu);
     if (Slot* s = Find(shard, key)) {
       Micros last = s->last.load(std::memory_order_relaxed);
-      if (now - last < interval_) return;  // the common case
+      if (now - last < interval_) return last;  // the common case
       if (!s->last.compare_exchange_strong(last, now,
                                            std::memory_order_relaxed)) {
-        return;  // another request recorded it
+        return last;  // another request recorded it (`last` reloaded)
       }
       Push(id, now);
-      return;
+      return now;
     }
   }
   // Not reserved (used before its creation was answered): tell the flusher
-  // once (the hint table keeps a
-  // burst of requests from pushing a node each).
+  // once (the hint table keeps a burst of requests from pushing a node
+  // each).
   std::atomic<uint64_t>& hint = hints_[(key >> 20) % kHints];
-  if (hint.load(std::memory_order_relaxed) == key) return;
+  if (hint.load(std::memory_order_relaxed) == key) return 0;  // queued before
   hint.store(key, std::memory_order_relaxed);
   Push(id, now);
+  return now;
+}
+
+void UsageStore::TouchAndMark(std::string_view id, Micros now,
+                              std::atomic_ref<uint32_t> mark) {
+  const Micros last = Touch(id, now);
+  // Whole seconds, rounded down: the mark never overstates the record. A
+  // record before 1970 or past 2106 leaves no mark (every call is a Touch).
+  const Micros seconds = last / 1'000'000;
+  if (seconds > 0 && seconds <= Micros{UINT32_MAX}) {
+    mark.store(static_cast<uint32_t>(seconds), std::memory_order_relaxed);
+  }
 }
 
 void UsageStore::Push(std::string_view id, Micros at) {

@@ -9,7 +9,10 @@
 //  - Never slows authentication: Touch takes no exclusive lock, does no I/O
 //    and no allocation in the common case (the token's last record is
 //    recent: a shared lock on one of kShards shards, one slot read, one
-//    atomic load). A record due (once per token per interval) is a
+//    atomic load). Touch with a mark (a word the caller keeps where it
+//    finds the token anyway: the digest index entry) costs, in that common
+//    case, one relaxed load of the mark and nothing else: no hash, no lock,
+//    no access to the table. A record due (once per token per interval) is a
 //    compare-and-swap and a lock-free push for the flusher. Every token has
 //    a slot reserved (Reserve) at start and when it is created, so even its
 //    first use is visible at once; a token used before that is a lock-free
@@ -73,8 +76,24 @@ class UsageStore {
   // exclusive lock: call it where tokens are created (and at start for the
   // existing ones), not on the authentication path.
   void Reserve(std::string_view id);
-  // Token `id` authenticated at `now`.
-  void Touch(std::string_view id, Micros now);
+  // Token `id` authenticated at `now`. Returns the token's last record
+  // after the call (`now` when this call recorded it or queued it), or 0
+  // when not known yet (an earlier call queued it: the flusher takes it in).
+  Micros Touch(std::string_view id, Micros now);
+  // The same through `mark`, a zero-initialized word the caller keeps for
+  // the token alone (read and written here with std::atomic_ref, relaxed;
+  // reset it to zero if it may come to stand for another token): it holds
+  // the whole seconds of the token's last record as known here, so that
+  // while that record is recent (less than `interval` before `now`) the
+  // call reads the mark and returns. Otherwise it is Touch(id, now) and the
+  // mark is updated. Records exactly what Touch(id, now) would: the mark
+  // only ever understates the last record, so it never skips a due one.
+  void Touch(std::string_view id, Micros now, uint32_t* mark) {
+    std::atomic_ref<uint32_t> m(*mark);
+    const uint32_t s = m.load(std::memory_order_relaxed);
+    if (s != 0 && now - Micros{s} * 1'000'000 < interval_) return;
+    TouchAndMark(id, now, m);
+  }
   // The last recorded use of `id`, 0 when none (a token used before it was
   // reserved shows after the next flush).
   Micros LastUsed(std::string_view id) const;
@@ -119,6 +138,9 @@ class UsageStore {
   // Inserts `key` (exclusive lock held); returns its slot.
   static Slot* Insert(Shard& shard, uint64_t key);
   Shard& ShardOf(uint64_t key) const { return shards_[key % kShards]; }
+  // Touch's slow path: Touch(id, now), then the record's seconds in `mark`.
+  void TouchAndMark(std::string_view id, Micros now,
+                    std::atomic_ref<uint32_t> mark);
   void Push(std::string_view id, Micros at);
   void FlushLoop();
 

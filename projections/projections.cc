@@ -134,6 +134,7 @@ void DigestIndex::Insert(const Token* token) {
   list.insert(std::lower_bound(list.begin(), list.end(), token, by_id), token);
   s.token = reinterpret_cast<uintptr_t>(list.front()) | (s.token & kExactKey) |
             kShared;
+  s.usage_mark = 0;
 }
 
 void DigestIndex::Erase(const Token* token) {
@@ -153,6 +154,7 @@ void DigestIndex::Erase(const Token* token) {
     RemoveSlot(i);
   } else if (list.size() == 1) {
     s.token = reinterpret_cast<uintptr_t>(list.front()) | (s.token & kExactKey);
+    s.usage_mark = 0;  // it may have been another token's
     shared_.erase(it);
   } else {
     s.token = reinterpret_cast<uintptr_t>(list.front()) |
@@ -172,7 +174,9 @@ void DigestIndex::Prefetch(std::string_view digest) const {
   __builtin_prefetch(&slots_[HomeOf(key.bytes) & (slots_.size() - 1)], 1);
 }
 
-const Token* DigestIndex::FindActive(std::string_view digest) const {
+const Token* DigestIndex::FindActive(std::string_view digest,
+                                     uint32_t** usage_mark) const {
+  if (usage_mark != nullptr) *usage_mark = nullptr;
   const size_t i = FindSlot(digest, KeyOf(digest));
   if (i == npos) return nullptr;
   const Slot& s = slots_[i];
@@ -181,6 +185,7 @@ const Token* DigestIndex::FindActive(std::string_view digest) const {
     // The caller reads the id next, on another cache line of the token:
     // fetch both lines at once.
     __builtin_prefetch(&t->id);
+    if (usage_mark != nullptr) *usage_mark = &s.usage_mark;
     return t->active ? t : nullptr;
   }
   for (const Token* t : shared_.find(digest)->second) {
@@ -271,6 +276,19 @@ const Token* View::UsableTokenByDigest(const std::string& digest,
   auto it = previous_digests.find(digest);
   if (it == previous_digests.end()) return nullptr;
   return PreviousValueUsableAt(*it->second, now) ? it->second : nullptr;
+}
+
+View::Authenticated View::Authenticate(const std::string& digest,
+                                       Micros now) const {
+  Authenticated out;
+  uint32_t* mark = nullptr;
+  const Token* t = tokens_by_digest.FindActive(digest, &mark);
+  if (t != nullptr) {
+    if (TokenUsableAt(*t, now)) out = {t, mark};
+    return out;
+  }
+  out.token = UsableTokenByDigest(digest, now);  // a previous value
+  return out;
 }
 
 View& View::operator=(const View& other) {

@@ -46,7 +46,10 @@ class DigestIndex {
   void Erase(const Token* token);
   void Clear();
   // The first token in id order among the active ones with `digest`.
-  const Token* FindActive(std::string_view digest) const;
+  // `usage_mark`, when not null, receives the usage mark of the digest's
+  // entry (see UsageMark) when one token alone has the digest, else null.
+  const Token* FindActive(std::string_view digest,
+                          uint32_t** usage_mark = nullptr) const;
   // Asks for the slot of `digest` ahead of an Insert.
   void Prefetch(std::string_view digest) const;
 
@@ -106,6 +109,10 @@ class DigestIndex {
   struct Slot {
     uintptr_t token = 0;  // const Token* | flags; 0 = empty
     unsigned char key[kKeySize];
+    // The token's usage mark (View::Authenticate), on the cache line
+    // authentication loads anyway; zero when the slot is made, and again
+    // whenever the token the slot names may change (a shared digest).
+    mutable uint32_t usage_mark = 0;
     const Token* first() const {
       return reinterpret_cast<const Token*>(token & ~(kExactKey | kShared));
     }
@@ -195,6 +202,21 @@ struct View {
   // and unexpired, by its value or by its previous value within the
   // rotation grace), or null.
   const Token* UsableTokenByDigest(const std::string& digest, Micros now) const;
+
+  // UsableTokenByDigest with the token's usage mark: a 32-bit word kept in
+  // the digest index entry that the lookup has just read, for the caller's
+  // usage bookkeeping (eventstore::UsageStore::Touch with a mark), so that
+  // a token used recently costs authentication no further memory access.
+  // `usage_mark` is null when the token has none (authenticated by its
+  // previous value, or sharing its value with other tokens); it is zero in
+  // a new entry, may be read and written (std::atomic_ref, any order) by
+  // concurrent readers, and is valid only until the Read that found it
+  // returns. Projections never interprets it.
+  struct Authenticated {
+    const Token* token = nullptr;
+    uint32_t* usage_mark = nullptr;
+  };
+  Authenticated Authenticate(const std::string& digest, Micros now) const;
 
  private:
   void RebuildPrevious();

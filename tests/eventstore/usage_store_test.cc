@@ -123,5 +123,50 @@ TEST_CASE("usage store: concurrent touches record once") {
   usage.Stop();
 }
 
+TEST_CASE(
+    "usage store: a mark skips the table only while the record is recent") {
+  RocksFixture fx;
+  auto store = fx.Open();
+  REQUIRE(store.ok());
+  UsageStore usage(store->get(), kUsageInterval, kNoAutoFlush);
+  usage.Reserve("a");
+  uint32_t mark = 0;
+  // First use: recorded and visible at once, the mark set to its seconds.
+  const Micros t0 = kT0 + 400'000;  // not a whole second
+  usage.Touch("a", t0, &mark);
+  CHECK(usage.LastUsed("a") == t0);
+  CHECK(mark == static_cast<uint32_t>(t0 / 1'000'000));
+  // Within the interval the mark answers; nothing is recorded.
+  usage.Touch("a", t0 + 15 * kMin - 1, &mark);
+  CHECK(usage.LastUsed("a") == t0);
+  // A mark rounded down only makes the table decide early: still one
+  // record per interval.
+  usage.Touch("a", kT0 + 15 * kMin, &mark);  // t0 + 15 min - 0.4 s
+  CHECK(usage.LastUsed("a") == t0);
+  usage.Touch("a", t0 + 15 * kMin, &mark);
+  CHECK(usage.LastUsed("a") == t0 + 15 * kMin);
+  CHECK(mark == static_cast<uint32_t>((t0 + 15 * kMin) / 1'000'000));
+  REQUIRE(usage.Flush().ok());
+  CHECK(usage.records_written() == 1);  // both uses in one flush: the later
+  CHECK(Records(**store) ==
+        std::map<std::string, Micros>{{"a", t0 + 15 * kMin}});
+  // A fresh mark (a restart, a new index entry) learns from the table.
+  uint32_t fresh = 0;
+  usage.Touch("a", t0 + 16 * kMin, &fresh);
+  CHECK(fresh == static_cast<uint32_t>((t0 + 15 * kMin) / 1'000'000));
+  CHECK(usage.LastUsed("a") == t0 + 15 * kMin);
+  // A token not reserved: queued by its first use (which marks it); a use
+  // that finds it queued before knows no record and sets no mark.
+  uint32_t b_mark = 0;
+  usage.Touch("b", kT0, &b_mark);
+  CHECK(b_mark == static_cast<uint32_t>(kT0 / 1'000'000));
+  uint32_t other = 0;
+  usage.Touch("b", kT0 + 1, &other);
+  CHECK(other == 0);
+  REQUIRE(usage.Flush().ok());
+  CHECK(usage.LastUsed("b") == kT0);
+  usage.Stop();
+}
+
 }  // namespace
 }  // namespace iam::eventstore::testing

@@ -211,6 +211,47 @@ TEST_CASE("projections: two tokens sharing a digest") {
   CHECK(ActiveId(p, "shared") == "t1");
 }
 
+TEST_CASE("projections: the usage mark of a digest index entry") {
+  Projections p;
+  Feed feed(p);
+  feed.Must(Tok("t1", "d1"));
+  feed.Must(Tok("t2", "d2"));
+  auto mark_of = [&](const std::string& digest) {
+    return p.Read([&](const View& v) -> uint32_t* {
+      return v.Authenticate(digest, 0).usage_mark;
+    });
+  };
+  auto auth_id = [&](const std::string& digest) {
+    return p.Read([&](const View& v) -> std::string {
+      const View::Authenticated a = v.Authenticate(digest, 0);
+      return a.token == nullptr ? "" : a.token->id;
+    });
+  };
+  CHECK(auth_id("d1") == "t1");
+  REQUIRE(mark_of("d1") != nullptr);
+  CHECK(*mark_of("d1") == 0);  // a new entry
+  *mark_of("d1") = 7;
+  // Kept when the index grows around it.
+  for (int i = 0; i < 100; ++i) {
+    feed.Must(Tok("x" + std::to_string(i), "dx" + std::to_string(i)));
+  }
+  REQUIRE(mark_of("d1") != nullptr);
+  CHECK(*mark_of("d1") == 7);
+  CHECK(mark_of("d1") != mark_of("d2"));
+  // A shared digest has none; the entry's mark starts again when one token
+  // is left (it may have been the other one's).
+  feed.Must(Tok("t0", "d1"));
+  CHECK(auth_id("d1") == "t0");
+  CHECK(mark_of("d1") == nullptr);
+  feed.Must(TokenDeleted{"t0"});
+  REQUIRE(mark_of("d1") != nullptr);
+  CHECK(*mark_of("d1") == 0);
+  // Unknown or inactive: no token.
+  CHECK(auth_id("nope") == "");
+  feed.Must(TokenStatusToggled{"t2", false});
+  CHECK(auth_id("d2") == "");
+}
+
 TEST_CASE("projections: the history index keeps deleted objects' seqs") {
   Projections p;
   Feed feed(p);
