@@ -1,7 +1,6 @@
 // Evolve (event -> state) and CanonicalEncoding, declared in core/model.h.
-#include <sys/mman.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -408,36 +407,32 @@ class Decoder {
 }  // namespace
 
 namespace {
-constexpr size_t kHugePage = size_t{2} << 20;
-}  // namespace
 
-void* AllocateLarge(size_t bytes) {
-  if (bytes >= kHugePage) {
-    // Map a huge page more than needed and keep an aligned part.
-    const size_t want = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-    void* p = ::mmap(nullptr, want + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    const auto base = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t start = (base + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
-    if (start > base) ::munmap(p, start - base);
-    const uintptr_t end = start + want;
-    if (base + want + kHugePage > end) {
-      ::munmap(reinterpret_cast<void*>(end), base + want + kHugePage - end);
-    }
-    ::madvise(reinterpret_cast<void*>(start), want, MADV_HUGEPAGE);
-    return reinterpret_cast<void*>(start);
-  }
-  return ::operator new(bytes);
+class StdMemory final : public LargeMemory {
+ public:
+  void* Allocate(size_t bytes) override { return ::operator new(bytes); }
+  void Free(void* p, size_t) override { ::operator delete(p); }
+};
+
+std::atomic<LargeMemory*>& CurrentMemory() {
+  static std::atomic<LargeMemory*> current{StdLargeMemory()};
+  return current;
 }
 
-void FreeLarge(void* p, size_t bytes) {
-  if (p == nullptr) return;
-  if (bytes >= kHugePage) {
-    ::munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));
-  } else {
-    ::operator delete(p);
-  }
+}  // namespace
+
+LargeMemory* StdLargeMemory() {
+  static StdMemory* const memory = new StdMemory();  // never destroyed
+  return memory;
+}
+
+LargeMemory* CurrentLargeMemory() {
+  return CurrentMemory().load(std::memory_order_acquire);
+}
+
+void SetLargeMemory(LargeMemory* memory) {
+  CurrentMemory().store(memory == nullptr ? StdLargeMemory() : memory,
+                        std::memory_order_release);
 }
 
 uint64_t ProjectIndex::Hash(std::string_view id) {

@@ -76,26 +76,49 @@ struct Project {
   friend bool operator==(const Project&, const Project&) = default;
 };
 
-// Memory for large arrays of derived state (hash table slots): blocks of
-// 2 MiB or more are mapped on their own and offered to the kernel for huge
-// pages, so that random lookups in a table of a million entries miss the
-// TLB rarely; smaller ones come from operator new. Zeroed when mapped.
-void* AllocateLarge(size_t bytes);
-void FreeLarge(void* p, size_t bytes);
+// Memory for large arrays of derived state (hash table slots: StringMap's,
+// the digest index of projections). Core is std-only, so its own is
+// std::operator new; a process installs a better one from outside core with
+// SetLargeMemory (eventstore/large_memory.h: blocks of 2 MiB or more mapped
+// on their own and offered to the kernel for huge pages, so that random
+// lookups in a table of a million entries miss the TLB rarely).
+class LargeMemory {
+ public:
+  virtual ~LargeMemory() = default;
+  // `bytes` of memory aligned for any type; throws std::bad_alloc.
+  virtual void* Allocate(size_t bytes) = 0;
+  // Frees what Allocate(bytes) of this object returned (p may be null).
+  virtual void Free(void* p, size_t bytes) = 0;
+};
+// The std-only LargeMemory (operator new and delete). Never destroyed.
+LargeMemory* StdLargeMemory();
+// The LargeMemory of arrays allocated from now on (StdLargeMemory() until
+// SetLargeMemory); an array is always freed by the one that allocated it,
+// so a switch is safe at any time. `memory` must outlive every array it
+// allocates (in practice: a static object, installed at the top of main).
+LargeMemory* CurrentLargeMemory();
+void SetLargeMemory(LargeMemory* memory);
 
+// A std allocator over the LargeMemory current when it was made (copies
+// and rebinds keep it, and it moves with the container).
 template <typename T>
 struct LargeAllocator {
   using value_type = T;
-  LargeAllocator() = default;
+  using propagate_on_container_copy_assignment = std::true_type;
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  LargeAllocator() : memory(CurrentLargeMemory()) {}
   template <typename U>
-  LargeAllocator(const LargeAllocator<U>&) {}  // NOLINT: allocator rebind
+  LargeAllocator(const LargeAllocator<U>& other)  // NOLINT: allocator rebind
+      : memory(other.memory) {}
   T* allocate(size_t n) {
-    return static_cast<T*>(AllocateLarge(n * sizeof(T)));
+    return static_cast<T*>(memory->Allocate(n * sizeof(T)));
   }
-  void deallocate(T* p, size_t n) { FreeLarge(p, n * sizeof(T)); }
-  friend bool operator==(const LargeAllocator&, const LargeAllocator&) {
-    return true;
+  void deallocate(T* p, size_t n) { memory->Free(p, n * sizeof(T)); }
+  friend bool operator==(const LargeAllocator& a, const LargeAllocator& b) {
+    return a.memory == b.memory;
   }
+  LargeMemory* memory;
 };
 
 // A hash map from short strings (stream names) to V: open addressing with

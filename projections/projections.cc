@@ -28,14 +28,15 @@ uint64_t Mix(uint64_t x) {
 
 // ---- DigestIndex -----------------------------------------------------------
 
-DigestIndex::SlotArray::SlotArray(size_t n)
-    : slots_(static_cast<Slot*>(AllocateLarge(n * sizeof(Slot)))), size_(n) {
+DigestIndex::SlotArray::SlotArray(size_t n) : memory_(CurrentLargeMemory()) {
   static_assert(std::is_trivially_copyable_v<Slot>);
+  slots_ = static_cast<Slot*>(memory_->Allocate(n * sizeof(Slot)));
+  size_ = n;
   std::memset(static_cast<void*>(slots_), 0, n * sizeof(Slot));
 }
 
 DigestIndex::SlotArray::~SlotArray() {
-  FreeLarge(slots_, size_ * sizeof(Slot));
+  if (slots_ != nullptr) memory_->Free(slots_, size_ * sizeof(Slot));
 }
 
 DigestIndex::Key DigestIndex::KeyOf(std::string_view digest) {

@@ -140,8 +140,9 @@ class DigestIndex {
   // Points `it` at the first used slot from `slot` on, or makes it end().
   void Settle(const_iterator& it, size_t slot) const;
 
-  // Zeroed slots from AllocateLarge (model.h): at a million tokens a lookup
-  // misses the cache once, and the TLB not at all.
+  // Zeroed slots from the current LargeMemory (core/model.h; huge pages in
+  // the server): at a million tokens a lookup misses the cache once, and the
+  // TLB not at all.
   class SlotArray {
    public:
     SlotArray() = default;
@@ -163,9 +164,11 @@ class DigestIndex {
     void Swap(SlotArray& other) {
       std::swap(slots_, other.slots_);
       std::swap(size_, other.size_);
+      std::swap(memory_, other.memory_);
     }
     Slot* slots_ = nullptr;
     size_t size_ = 0;
+    LargeMemory* memory_ = nullptr;  // slots_'s, when not null
   };
 
   static constexpr size_t npos = ~size_t{0};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dependency direction of DESIGN.md §1, checked on the sources (the CMake
 # targets enforce it at link time; this catches a stray include first):
-#   core/         includes only core/ and the standard library
+#   core/         includes only core/ and the standard library (no OS header:
+#                 huge pages come from eventstore/large_memory.h)
 #   projections/  includes only core/ and projections/
 #   eventstore/   never includes projections/, api/ or tools/
 #   RocksDB and FlatBuffers only in eventstore/ (and tests/benchmarks);
@@ -19,6 +20,7 @@ bad() { echo "layering: $*"; fail=1; }
 for f in core/*.h core/*.cc; do
   grep -nE '^#include "' "$f" | grep -vE '#include "core/' && bad "$f includes outside core/"
   grep -nE '^#include <(rocksdb|flatbuffers|boost|nlohmann|openssl|CLI|spdlog)' "$f" && bad "$f includes a third-party header"
+  grep -nE '^#include <(sys/|unistd\.h|fcntl\.h|pthread\.h|malloc\.h)' "$f" && bad "$f includes an operating system header"
 done
 for f in projections/*.h projections/*.cc; do
   grep -nE '^#include "' "$f" | grep -vE '#include "(core|projections)/' && bad "$f includes outside core/ and projections/"

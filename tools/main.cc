@@ -4,10 +4,13 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "eventstore/large_memory.h"
 #include "tools/commands.h"
 #include "tools/token_cli.h"
 
 int main(int argc, char** argv) {
+  // Huge pages for the large tables (core/model.h LargeMemory).
+  iam::SetLargeMemory(iam::eventstore::HugePageMemory());
   using namespace iam::tools;
   CLI::App app{"iamledger: event-sourced IAM tokens and policies"};
   app.require_subcommand(1);

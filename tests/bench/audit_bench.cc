@@ -38,6 +38,7 @@
 #include "core/defaults.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
+#include "eventstore/large_memory.h"
 
 namespace {
 
@@ -254,6 +255,8 @@ uint64_t Fill(const Flags& f, const std::string& data_dir,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Huge pages for the large tables (core/model.h LargeMemory).
+  iam::SetLargeMemory(iam::eventstore::HugePageMemory());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures as they come
   Flags f;
   for (int i = 1; i < argc; ++i) {

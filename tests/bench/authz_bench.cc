@@ -69,6 +69,7 @@
 #include "core/model.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
+#include "eventstore/large_memory.h"
 #include "eventstore/rocks_util.h"
 #include "eventstore/usage_store.h"
 #include "projections/projections.h"
@@ -723,6 +724,8 @@ void RunReplayPart(const std::string& dir, uint64_t events) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Huge pages for the large tables (core/model.h LargeMemory).
+  iam::SetLargeMemory(iam::eventstore::HugePageMemory());
   uint64_t tokens = 1000000;
   uint64_t events = 1000000;
   size_t samples = 200000;

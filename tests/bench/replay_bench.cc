@@ -29,6 +29,7 @@
 #include "core/defaults.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
+#include "eventstore/large_memory.h"
 #include "eventstore/rocks_util.h"
 
 namespace {
@@ -229,6 +230,8 @@ double RunBinary(const std::string& binary,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Huge pages for the large tables (core/model.h LargeMemory).
+  iam::SetLargeMemory(iam::eventstore::HugePageMemory());
   std::string dir;
   uint64_t events = 1'000'000;
   int runs = 3;
