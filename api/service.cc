@@ -529,7 +529,10 @@ struct Service::Impl {
           !eventstore::IsGeneratedTokenValue(value)) {
         break;
       }
-      std::string digest = digester.Digest(value);
+      unsigned char digest_bytes[32];
+      digester.DigestInto(value, digest_bytes);
+      const std::string_view digest(reinterpret_cast<const char*>(digest_bytes),
+                                    sizeof(digest_bytes));
       // Expired tokens and previous values past their grace are refused
       // here, as inactive ones (core/lifecycle.h): no background job.
       const Micros now = lifecycle.clock().Now();

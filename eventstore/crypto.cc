@@ -583,8 +583,15 @@ TokenDigester::~TokenDigester() {
 }
 
 std::string TokenDigester::Digest(std::string_view value) const {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  DigestInto(value, digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+void TokenDigester::DigestInto(std::string_view value,
+                               unsigned char (&out)[32]) const {
+  static_assert(sizeof(out) == SHA256_DIGEST_LENGTH);
   unsigned char inner[SHA256_DIGEST_LENGTH];
-  std::string out(SHA256_DIGEST_LENGTH, '\0');
   SHA256_CTX ctx = impl_->inner;
   if (SHA256_Update(&ctx, value.data(), value.size()) != 1 ||
       SHA256_Final(inner, &ctx) != 1) {
@@ -592,11 +599,10 @@ std::string TokenDigester::Digest(std::string_view value) const {
   }
   ctx = impl_->outer;
   if (SHA256_Update(&ctx, inner, sizeof(inner)) != 1 ||
-      SHA256_Final(Bytes(out), &ctx) != 1) {
+      SHA256_Final(out, &ctx) != 1) {
     Die("HMAC-SHA256");
   }
   OPENSSL_cleanse(&ctx, sizeof(ctx));
-  return out;
 }
 #pragma GCC diagnostic pop
 

@@ -279,7 +279,7 @@ const Token* View::UsableTokenByDigest(const std::string& digest,
   return PreviousValueUsableAt(*it->second, now) ? it->second : nullptr;
 }
 
-View::Authenticated View::Authenticate(const std::string& digest,
+View::Authenticated View::Authenticate(std::string_view digest,
                                        Micros now) const {
   Authenticated out;
   uint32_t* mark = nullptr;
@@ -288,7 +288,11 @@ View::Authenticated View::Authenticate(const std::string& digest,
     if (TokenUsableAt(*t, now)) out = {t, mark};
     return out;
   }
-  out.token = UsableTokenByDigest(digest, now);  // a previous value
+  if (previous_digests.empty()) return out;
+  auto it = previous_digests.find(std::string(digest));  // a previous value
+  if (it != previous_digests.end() && PreviousValueUsableAt(*it->second, now)) {
+    out.token = it->second;
+  }
   return out;
 }
 

@@ -219,7 +219,7 @@ struct View {
     const Token* token = nullptr;
     uint32_t* usage_mark = nullptr;
   };
-  Authenticated Authenticate(const std::string& digest, Micros now) const;
+  Authenticated Authenticate(std::string_view digest, Micros now) const;
 
  private:
   void RebuildPrevious();
