@@ -21,12 +21,32 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   IAM_ASSIGN_OR_RETURN(ledger->keys_, eventstore::LoadOrCreateMasterKeys(
                                           key_file, options.create_key));
   eventstore::StoreOptions store_options;
-  store_options.apply_sink = &ledger->projections_;
+  ledger->tee_.first = &ledger->projections_;
+  ledger->tee_.second = options.observer;
+  store_options.apply_sink = &ledger->tee_;
   store_options.checkpoint_key = ledger->keys_.checkpoint_key;
   store_options.storage_env = options.storage_env;
   store_options.sync_writes = options.sync_writes;
-  IAM_ASSIGN_OR_RETURN(ledger->store_, eventstore::OpenRocksEventStore(
-                                           options.data_dir, store_options));
+  if (options.cluster) {
+    eventstore::ClusterOptions co = *options.cluster;
+    if (!co.initial_append) {
+      co.initial_append = [] {
+        eventstore::AppendRequest init;
+        init.meta = {"system", "init", ""};
+        init.events =
+            FactoryDefaultEvents(eventstore::ToHex(eventstore::RandomBytes(8)));
+        return init;
+      };
+    }
+    IAM_ASSIGN_OR_RETURN(eventstore::ClusterStore cs,
+                         eventstore::OpenClusterEventStore(
+                             options.data_dir, store_options, std::move(co)));
+    ledger->cluster_ = std::move(cs.cluster);
+    ledger->store_ = std::move(cs.store);
+  } else {
+    IAM_ASSIGN_OR_RETURN(ledger->store_, eventstore::OpenRocksEventStore(
+                                             options.data_dir, store_options));
+  }
   // Start from the newest snapshot that still matches the chain, if any;
   // a snapshot that does not load is ignored (the log is the truth).
   auto snapshot = ledger->store_->GetSnapshot();
@@ -40,8 +60,10 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   }
   // Catch up: the same Apply as live writes.
   IAM_RETURN_IF_ERROR(ledger->store_->ReadFrom(
-      ledger->projections_.last_seq() + 1, &ledger->projections_));
-  if (ledger->store_->LastSeq() == 0) {
+      ledger->projections_.last_seq() + 1, &ledger->tee_));
+  if (ledger->cluster_) {
+    IAM_RETURN_IF_ERROR(ledger->cluster_->Start());
+  } else if (ledger->store_->LastSeq() == 0) {
     eventstore::AppendRequest init;
     init.meta = {"system", "init", ""};
     init.events =
@@ -52,6 +74,11 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
 }
 
 Ledger::~Ledger() { Close().IgnoreError(); }
+
+Status Ledger::Tee::Apply(const RecordedEvent& event) {
+  IAM_RETURN_IF_ERROR(first->Apply(event));
+  return second == nullptr ? OkStatus() : second->Apply(event);
+}
 
 Status Ledger::WriteSnapshot() {
   // Encode first, then record it with the seq it describes (the store checks
@@ -67,6 +94,7 @@ Status Ledger::WriteSnapshot() {
 Status Ledger::Close() {
   if (!store_ || closed_) return OkStatus();
   closed_ = true;
+  if (cluster_) cluster_->Stop();
   Status closed = store_->Close();
   if (!closed.ok()) return closed;
   return WriteSnapshot();

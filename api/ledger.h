@@ -5,9 +5,11 @@
 #define IAMLEDGER_API_LEDGER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
+#include "eventstore/cluster.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
 #include "projections/projections.h"
@@ -25,6 +27,15 @@ struct LedgerOptions {
   // the test-only switch that turns syncing off.
   std::shared_ptr<eventstore::StorageEnv> storage_env;
   bool sync_writes = true;
+  // Cluster mode (DESIGN.md §10): the log's commit point is etcd and this
+  // directory one replica. Unset: the single-node RocksDB log. The factory
+  // defaults are then appended by the cluster's first leader (unless
+  // `cluster->initial_append` is set), not here.
+  std::optional<eventstore::ClusterOptions> cluster;
+  // Sees every applied event right after the projections, at start-up and
+  // live (on the store's writer thread). May be null; must outlive the
+  // ledger.
+  EventSink* observer = nullptr;
 };
 
 // "iamledger.key" in the data directory's parent.
@@ -34,26 +45,40 @@ class Ledger {
  public:
   // Opens keys and store, folds the log into the projections and, for an
   // empty log, appends LedgerInitialized and the factory defaults (actor
-  // "system").
+  // "system"). In cluster mode it then starts following the cluster
+  // (Cluster::Start): the projections catch up with etcd from then on.
   static StatusOr<std::unique_ptr<Ledger>> Open(const LedgerOptions& options);
   ~Ledger();
 
   eventstore::EventStore* store() { return store_.get(); }
   projections::Projections* projections() { return &projections_; }
+  // The cluster this replica follows; null in single-node mode.
+  eventstore::Cluster* cluster() { return cluster_.get(); }
   const eventstore::MasterKeys& keys() const { return keys_; }
 
   // Writes a projection snapshot at the current seq to `meta` (a no-op when
   // the newest snapshot is already there).
   Status WriteSnapshot();
 
-  // Closes the store (writes a checkpoint) and writes a snapshot.
-  // Idempotent.
+  // Stops following the cluster (if any), closes the store (writes a
+  // checkpoint) and writes a snapshot. Idempotent.
   Status Close();
 
  private:
   Ledger() = default;
+  // Projections first, then the observer (the store's apply sink).
+  class Tee final : public EventSink {
+   public:
+    Status Apply(const RecordedEvent& event) override;
+    EventSink* first = nullptr;
+    EventSink* second = nullptr;
+  };
   eventstore::MasterKeys keys_;
   projections::Projections projections_;
+  Tee tee_;
+  // Declared before the store: destroyed after it (it owns the store's
+  // commit point).
+  std::unique_ptr<eventstore::Cluster> cluster_;
   std::unique_ptr<eventstore::EventStore> store_;
   bool closed_ = false;
 };

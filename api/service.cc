@@ -276,9 +276,22 @@ struct Service::Impl {
                   options.clock),
         audit(store, options.audit, options.clock) {
     feed_thread = std::thread([this] { FeedLoop(); });
+    // Cluster mode: deletes and rotations made through other nodes drop
+    // this node's in-memory copies of the token's key too.
+    if (options.request_log != nullptr) {
+      options.request_log->SetTokenSecretListener(
+          [this](const std::string& id) {
+            wrapped_keys.Forget(id);
+            token_bodies.Forget(id);
+          });
+    }
   }
 
-  ~Impl() { Shutdown(); }
+  ~Impl() {
+    if (options.request_log != nullptr)
+      options.request_log->SetTokenSecretListener(nullptr);
+    Shutdown();
+  }
 
   // One request in flight.
   struct Ctx {
@@ -302,6 +315,9 @@ struct Service::Impl {
     std::vector<std::string> key_deletes;
     int attempt = 0;
     size_t events = 0;  // of the decision that was appended
+    // Cluster mode: a retry of a write already in the log, answered with
+    // its recorded outcome (new values are those the log holds).
+    bool replayed = false;
   };
 
   void Finish(const CtxPtr& ctx, HttpResponse response) {
@@ -318,7 +334,8 @@ struct Service::Impl {
     if (ctx->match.id() == RouteId::kDeleteToken && response.status == 200) {
       lifecycle.usage().Forget(ctx->match.Param("id"));
     }
-    response.headers.emplace("X-Request-Id", ctx->request_id);
+    if (!HasHeader(response.headers, "X-Request-Id"))  // forwarded: has it
+      response.headers.emplace("X-Request-Id", ctx->request_id);
     ctx->respond(std::move(response));
   }
   void Fail(const CtxPtr& ctx, const Status& status) {
@@ -353,14 +370,33 @@ struct Service::Impl {
       case RouteId::kHealthz:
         return Ok(ctx, "{\"status\":\"ok\"}");
       case RouteId::kReadyz:
-        if (owner->ready_) return Ok(ctx, "{\"status\":\"ready\"}");
-        return Fail(ctx, UnavailableError("projections are catching up"));
+        if (options.cluster != nullptr)
+          return Finish(ctx, options.cluster->Readyz(owner->ready_));
+        return Finish(ctx, SingleNodeReadyz(owner->ready_, store->LastSeq()));
       case RouteId::kMetrics:
         return Finish(ctx, MetricsResponse());
       default:
         break;
     }
+    if (options.cluster != nullptr) {
+      // Cluster mode (api/cluster_front.h): forwarded to the leader, failed
+      // closed, or held until X-Iam-Min-Seq is applied, first.
+      const bool is_write =
+          IsCommandRoute(route) || route == RouteId::kRevokeTokens;
+      return options.cluster->Admit(
+          &ctx->req, is_write, ctx->request_id,
+          [this, ctx](Status refused) {
+            if (!refused.ok()) return Fail(ctx, refused);
+            Serve(ctx);
+          },
+          [this, ctx](HttpResponse r) { Finish(ctx, std::move(r)); });
+    }
+    Serve(ctx);
+  }
 
+  // The request past routing (and, in cluster mode, admission).
+  void Serve(const CtxPtr& ctx) {
+    const RouteId route = ctx->match.id();
     // Unauthenticated revocation of leaked values (api/lifecycle.h).
     if (route == RouteId::kRevokeTokens) return Revoke(ctx);
 
@@ -622,6 +658,16 @@ struct Service::Impl {
       return Fail(ctx,
                   UnavailableError("writes are stopped: " + stuck.message()));
     }
+    // Cluster mode: a retry of a write the log already holds (its client
+    // never saw the answer) gets the recorded outcome, not a second apply.
+    if (options.request_log != nullptr) {
+      if (auto done = options.request_log->Find(ctx->request_id);
+          done && done->actor == ctx->subject) {
+        write->replayed = true;
+        write->events = done->events;
+        return Answer(ctx, *write, done->last_seq);
+      }
+    }
     Status precondition;
     StatusOr<Decision> decision = projections->Read([&](const View& v) {
       if (ctx->if_match) {
@@ -660,7 +706,13 @@ struct Service::Impl {
     store->AppendAsync(
         std::move(append),
         [this, ctx, write](StatusOr<eventstore::AppendResult> result) {
-          if (result.ok()) return Answer(ctx, *write, result->last_seq);
+          if (result.ok()) {
+            if (result->already_committed) {  // cluster mode: a retry
+              write->replayed = true;
+              write->events = result->last_seq - result->first_seq + 1;
+            }
+            return Answer(ctx, *write, result->last_seq);
+          }
           if (result.status().code() == StatusCode::kAborted) {
             if (ctx->if_match) {
               return Fail(ctx, IfMatchFailedError(result.status().message()));
@@ -732,8 +784,15 @@ struct Service::Impl {
         lifecycle.usage().Reserve(token->id);  // its first use: lock-free
       }
       std::string value;
-      if (std::holds_alternative<CreateToken>(write.command) ||
-          std::holds_alternative<RotateToken>(write.command)) {
+      if (write.replayed &&
+          (std::holds_alternative<CreateToken>(write.command) ||
+           std::holds_alternative<RotateToken>(write.command))) {
+        // The value the log holds, not the one this attempt generated.
+        auto revealed = RevealValue(*token);
+        if (!revealed.ok()) return Fail(ctx, revealed.status());
+        value = std::move(*revealed);
+      } else if (std::holds_alternative<CreateToken>(write.command) ||
+                 std::holds_alternative<RotateToken>(write.command)) {
         value = write.token_value;  // every mode shows a new value once
       } else if (options.token_values == TokenValues::kReveal) {
         auto revealed = RevealValue(*token);

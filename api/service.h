@@ -16,8 +16,10 @@
 #include <memory>
 #include <string>
 
+#include "api/cluster_front.h"
 #include "api/http_types.h"
 #include "api/lifecycle.h"
+#include "api/request_log.h"
 #include "core/clock.h"
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
@@ -44,6 +46,12 @@ struct ServiceOptions {
   const Clock* clock = nullptr;
   // The audit queries' point-in-time snapshots (api/audit.h).
   projections::PointInTimeOptions audit;
+  // Cluster mode (DESIGN.md §10); both null on a single node. The front
+  // admits requests first (forwarding, fail closed, X-Iam-Min-Seq: api/
+  // cluster_front.h); the request log answers retried writes with their
+  // recorded outcome (api/request_log.h). Both must outlive the service.
+  ClusterFront* cluster = nullptr;
+  RequestLog* request_log = nullptr;
 };
 
 // The subject of requests arriving on the admin socket (DESIGN.md §6).

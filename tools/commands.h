@@ -22,6 +22,13 @@ struct ServeFlags {
   std::string max_token_lifetime;          // "" = none; "90d", "12h", ...
   // Audit queries: a point-in-time snapshot every N events (api/audit.h).
   uint64_t audit_snapshot_every = 10000;
+  // Cluster mode (DESIGN.md §10; README "Running a cluster"): empty etcd =
+  // the single-node RocksDB log.
+  std::string etcd;                  // URL[,URL...] of the etcd members
+  std::string node_name;             // unique in the cluster
+  std::string advertise;             // where peers reach this node's API
+  std::string max_staleness = "5s";  // cut off longer: fail closed
+  uint64_t etcd_retain = 10000;      // events always kept in etcd
 };
 int RunServe(const ServeFlags& flags);
 

@@ -11,6 +11,7 @@
 
 #include "api/ledger.h"
 #include "api/service.h"
+#include "tools/cluster_mode.h"
 
 namespace iam::tools {
 namespace {
@@ -138,7 +139,10 @@ StatusOr<std::unique_ptr<LocalApi>> LocalApi::Connect(
     return std::unique_ptr<LocalApi>(new SocketApi(fd));
   }
   ::close(fd);
-  // No server answers: open the store ourselves.
+  // No server answers: open the store ourselves (never a cluster's
+  // replica: that would fork its log).
+  IAM_RETURN_IF_ERROR(
+      RefuseClusterReplica(options.data_dir, "writing to it offline"));
   api::LedgerOptions lo;
   lo.data_dir = options.data_dir;
   lo.key_file = options.key_file;

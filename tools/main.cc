@@ -50,6 +50,30 @@ int main(int argc, char** argv) {
       "Longest token lifetime (90d, 12h, 30m, 45s): tokens created without "
       "expires_at get now + this; a later expiry is refused");
 
+  serve_cmd->add_option(
+      "--etcd", serve.etcd,
+      "Cluster mode: the etcd members' client URLs, URL[,URL...] (e.g. "
+      "http://10.0.0.1:2379,http://10.0.0.2:2379); the log's commit point "
+      "moves there and this data directory becomes one replica");
+  serve_cmd->add_option("--node-name", serve.node_name,
+                        "Cluster mode: this node's name, unique in the "
+                        "cluster ([A-Za-z0-9._-], up to 64)");
+  serve_cmd->add_option("--advertise", serve.advertise,
+                        "Cluster mode: the URL peers forward writes to "
+                        "(default: http://<--listen>)");
+  serve_cmd
+      ->add_option("--max-staleness", serve.max_staleness,
+                   "Cluster mode: cut off from etcd (or behind the cluster) "
+                   "longer than this, the node answers 503 to every "
+                   "authenticated request (500ms, 5s, 1m)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--etcd-retain", serve.etcd_retain,
+                   "Cluster mode: events always kept in etcd behind the head "
+                   "(older batches every node applied are deleted)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+
   auto* iam_cmd = app.add_subcommand("iam", "IAM administration");
   iam_cmd->require_subcommand(1);
   auto* token_cmd = iam_cmd->add_subcommand("token", "API tokens");

@@ -5,9 +5,13 @@
 #include <mutex>
 #include <thread>
 
+#include "api/cluster_front.h"
+#include "api/forward.h"
 #include "api/http_server.h"
 #include "api/ledger.h"
+#include "api/request_log.h"
 #include "api/service.h"
+#include "tools/cluster_mode.h"
 #include "tools/commands.h"
 
 namespace iam::tools {
@@ -40,13 +44,49 @@ int RunServe(const ServeFlags& flags) {
   api::LedgerOptions lo;
   lo.data_dir = flags.data_dir;
   lo.key_file = flags.key_file;
+  // Cluster mode: etcd is the commit point; this directory one replica.
+  api::RequestLog request_log;
+  const bool cluster_mode = !flags.etcd.empty();
+  if (cluster_mode) {
+    auto co = ClusterOptionsFromFlags(flags);
+    if (!co.ok()) {
+      std::fprintf(stderr, "iamledger: %s\n", co.status().message().c_str());
+      return 2;
+    }
+    co->on_fatal = [](const Status& why) {
+      std::fprintf(stderr,
+                   "iamledger: REPLICATION STOPPED, this node fails closed "
+                   "(503) until it is restarted: %s\n",
+                   why.message().c_str());
+    };
+    lo.cluster = std::move(*co);
+    lo.observer = &request_log;
+  } else if (Status s = RefuseClusterReplica(flags.data_dir,
+                                             "serving it without --etcd");
+             !s.ok()) {
+    std::fprintf(stderr, "iamledger: %s\n", s.message().c_str());
+    return 1;
+  }
   auto ledger = api::Ledger::Open(lo);
   if (!ledger.ok()) {
     std::fprintf(stderr, "iamledger: cannot open %s: %s\n",
                  flags.data_dir.c_str(), ledger.status().message().c_str());
     return 1;
   }
+  std::unique_ptr<api::ClusterFront> front;
+  if (cluster_mode) {
+    if (Status s = WriteClusterMarker(flags); !s.ok()) {
+      std::fprintf(stderr, "iamledger: %s\n", s.message().c_str());
+      return 1;
+    }
+    front = std::make_unique<api::ClusterFront>(
+        (*ledger)->cluster(), (*ledger)->store(),
+        api::DeriveForwardKey((*ledger)->keys().checkpoint_key),
+        flags.node_name);
+  }
   api::ServiceOptions so;
+  so.cluster = front.get();
+  so.request_log = cluster_mode ? &request_log : nullptr;
   so.token_values =
       flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
   so.lifecycle.revoke_limit = *revoke_limit;
@@ -70,6 +110,13 @@ int RunServe(const ServeFlags& flags) {
     return 1;
   }
   service.SetReady(true);
+  if (cluster_mode) {
+    std::fprintf(stderr,
+                 "iamledger: cluster node %s (advertised as %s), etcd %s, "
+                 "max staleness %s\n",
+                 flags.node_name.c_str(), lo.cluster->advertise_url.c_str(),
+                 flags.etcd.c_str(), flags.max_staleness.c_str());
+  }
   std::fprintf(stderr,
                "iamledger: serving %s on %s://%s (port %u), admin socket %s, "
                "log at seq %llu\n"
@@ -120,6 +167,7 @@ int RunServe(const ServeFlags& flags) {
   snap_cv.notify_all();
   snapshotter.join();
   service.Shutdown();
+  if (front) front->Stop();
   Status closed = (*ledger)->Close();  // writes a checkpoint
   // Wake the signal thread if the server stopped for another reason.
   pthread_kill(waiter.native_handle(), SIGTERM);
