@@ -13,7 +13,7 @@ LOCK     := flock /tmp/iamledger-build.lock
 ASAN_BUILD   ?= build-asan
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build binary test run bench soak asan asan-build fuzz-build fuzz format clean
+.PHONY: all deps build binary test run cluster bench soak asan asan-build fuzz-build fuzz format clean
 FUZZ_TARGETS := http_request_fuzz json_command_fuzz envelope_fuzz snapshot_fuzz \
                 token_value_fuzz make_seeds
 
@@ -57,6 +57,11 @@ fuzz: fuzz-build
 
 run: binary
 	$(BUILD)/iamledger serve --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+# A local cluster (README "Running a cluster"): 3 etcd members and 3 nodes on
+# loopback; prints the URLs and the admin token command; Ctrl-C stops all.
+cluster: binary
+	scripts/cluster.sh $(BUILD)
 
 # Every benchmark; each prints BENCH/RATIO lines next to its baseline, saved
 # with the load average under $(BUILD)/bench/; $(BUILD)/bench.md is the table

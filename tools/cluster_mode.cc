@@ -8,6 +8,21 @@
 #include "eventstore/etcd_client.h"
 
 namespace iam::tools {
+namespace {
+
+// "500ms", or ParseDuration's "5s", "1m", ...
+StatusOr<std::chrono::milliseconds> ParseShortDuration(const std::string& s) {
+  if (s.size() > 2 && s.size() < 12 && s.ends_with("ms") &&
+      s.find_first_not_of("0123456789") == s.size() - 2) {
+    return std::chrono::milliseconds(std::stoll(s));
+  }
+  auto d = ParseDuration(s);
+  if (!d.ok())
+    return InvalidArgumentError(d.status().message() + " (or 500ms)");
+  return std::chrono::milliseconds(*d / 1000);
+}
+
+}  // namespace
 
 StatusOr<eventstore::ClusterOptions> ClusterOptionsFromFlags(
     const ServeFlags& flags) {
@@ -41,21 +56,21 @@ StatusOr<eventstore::ClusterOptions> ClusterOptionsFromFlags(
         "--advertise must be an http:// or https:// URL, e.g. "
         "http://10.0.0.1:8080");
   }
-  const std::string& ms = flags.max_staleness;
-  if (ms.size() > 2 && ms.ends_with("ms") &&
-      ms.find_first_not_of("0123456789") == ms.size() - 2) {
-    co.max_staleness = std::chrono::milliseconds(std::stoll(ms));
-  } else {
-    auto d = ParseDuration(ms);
-    if (!d.ok()) {
-      return InvalidArgumentError("--max-staleness: " + d.status().message() +
-                                  " (or milliseconds: 500ms)");
-    }
-    co.max_staleness = std::chrono::milliseconds(*d / 1000);
+  auto staleness = ParseShortDuration(flags.max_staleness);
+  if (!staleness.ok()) {
+    return InvalidArgumentError("--max-staleness: " +
+                                staleness.status().message());
   }
+  co.max_staleness = *staleness;
   if (co.max_staleness < std::chrono::milliseconds(100)) {
     return InvalidArgumentError("--max-staleness must be at least 100ms");
   }
+  auto interval = ParseShortDuration(flags.etcd_retention_interval);
+  if (!interval.ok()) {
+    return InvalidArgumentError("--etcd-retention-interval: " +
+                                interval.status().message());
+  }
+  co.retention_interval = *interval;
   co.retain_events = flags.etcd_retain;
   return co;
 }

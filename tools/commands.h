@@ -29,6 +29,7 @@ struct ServeFlags {
   std::string advertise;             // where peers reach this node's API
   std::string max_staleness = "5s";  // cut off longer: fail closed
   uint64_t etcd_retain = 10000;      // events always kept in etcd
+  std::string etcd_retention_interval = "5s";  // how often the leader trims
 };
 int RunServe(const ServeFlags& flags);
 

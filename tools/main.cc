@@ -73,6 +73,11 @@ int main(int argc, char** argv) {
                    "(older batches every node applied are deleted)")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  serve_cmd
+      ->add_option("--etcd-retention-interval", serve.etcd_retention_interval,
+                   "Cluster mode: how often the leader deletes old batches "
+                   "from etcd and compacts it (500ms, 5s, 1m)")
+      ->capture_default_str();
 
   auto* iam_cmd = app.add_subcommand("iam", "IAM administration");
   iam_cmd->require_subcommand(1);

@@ -383,5 +383,64 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "cluster - a node stopped past the retention window says so and rejoins "
+    "from a peer's backup") {
+  START_CLUSTER(env, "--etcd-retain", "20", "--etcd-retention-interval",
+                "300ms");
+  const int leader = env.WaitLeader();
+  REQUIRE(leader >= 0);
+  const int behind = (leader + 1) % 3, peer = (leader + 2) % 3;
+  REQUIRE(env.nodes[behind]->Stop() == 0);
+  uint64_t seq = 0;
+  for (int i = 0; i < 40; ++i) {
+    Response r = env.Admin(leader).Post("/apis/iam/v2/tokens",
+                                        TokenBody("r" + std::to_string(i)));
+    REQUIRE(r.status == 200);
+    seq = SeqOf(r);
+  }
+  REQUIRE(env.WaitApplied(seq));
+  std::this_thread::sleep_for(milliseconds(1500));  // retention ran
+
+  // Restarted, the node finds its next seq gone from etcd and says so.
+  REQUIRE(env.StartNode(behind, /*wait_ready=*/false));
+  std::string reason;
+  for (int i = 0; i < 100 && reason.find("backup") == std::string::npos; ++i) {
+    reason = env.Ready(behind).JsonBody().value("reason", "");
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK_MESSAGE(reason.find("retention window") != std::string::npos, reason);
+  CHECK(env.Ready(behind).status == 503);
+  CHECK(env.Admin(behind).Get("/apis/iam/v2/tokens").status == 503);
+  CHECK(env.nodes[behind]->log().find("REPLICATION STOPPED") !=
+        std::string::npos);
+  env.nodes[behind]->Stop();
+
+  // The README's procedure: a peer's backup (online), verified, put in
+  // place with its .checkpoint; the node then follows the watch.
+  const std::string bk = env.dir.path() + "/bk";
+  CommandResult made = RunIamledger(
+      {"backup", "create", "--data-dir", env.DataDir(peer), "--to", bk});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  CommandResult verified = RunIamledger(
+      {"replay", "verify", "--data-dir", bk, "--key-file", env.key_file});
+  REQUIRE_MESSAGE(verified.exit_code == 0, verified.out, verified.err);
+  const std::string dd = env.DataDir(behind);
+  REQUIRE(
+      std::system(("rm -rf '" + dd + "' && mv '" + bk + "' '" + dd +
+                   "' && mv '" + bk + ".checkpoint' '" + dd + ".checkpoint'")
+                      .c_str()) == 0);
+  REQUIRE(env.StartNode(behind));
+  Response more = env.Admin(behind).Post("/apis/iam/v2/tokens",
+                                         TokenBody("after-bootstrap"));
+  REQUIRE(more.status == 200);
+  REQUIRE(env.WaitApplied(SeqOf(more)));
+  CHECK(env.Admin(behind).Get("/apis/iam/v2/tokens/r39").status == 200);
+  CHECK(Feed(env.Admin(behind)) == Feed(env.Admin(leader)));
+  const std::string d = env.Digest(leader);
+  REQUIRE(!d.empty());
+  CHECK(env.Digest(behind) == d);
+}
+
 }  // namespace
 }  // namespace iam::integration
