@@ -1,9 +1,12 @@
 #include "api/audit.h"
 
+#include <charconv>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "api/json_codec.h"
@@ -26,40 +29,214 @@ std::string Dump(const Json& j, bool pretty) {
   return j.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
 }
 
-Json ReasonsJson(const std::vector<DecidingStatement>& reasons) {
-  Json a = Json::array();
-  for (const auto& r : reasons) {
-    a.push_back(Json{{"policy_id", r.policy_id},
-                     {"statement", r.statement},
-                     {"effect", au::EffectName(r.effect)},
-                     {"role", r.role},
-                     {"member", r.member}});
+// The answers of check, who and diff written straight into a string, byte
+// for byte as Dump of the equivalent ordered_json writes them (compact, or
+// 2-space indented when `pretty`): a whole-log diff has millions of grants,
+// and building them as JSON values first cost more than the query.
+class Writer {
+ public:
+  explicit Writer(bool pretty) : pretty_(pretty) {}
+
+  Writer& BeginObject() { return Open('{'); }
+  Writer& EndObject() { return Close('}'); }
+  Writer& BeginArray() { return Open('['); }
+  Writer& EndArray() { return Close(']'); }
+  // The key of the next value in the current object.
+  Writer& Key(std::string_view key) {
+    Element();
+    AppendString(key);
+    out_ += pretty_ ? ": " : ":";
+    after_key_ = true;
+    return *this;
   }
-  return a;
+  Writer& String(std::string_view s) {
+    Element();
+    AppendString(s);
+    return *this;
+  }
+  Writer& Uint(uint64_t v) {
+    Element();
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    out_.append(buf, end);
+    return *this;
+  }
+  Writer& Bool(bool v) {
+    Element();
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  Writer& Uints(const std::vector<uint64_t>& v) {
+    BeginArray();
+    for (uint64_t x : v) Uint(x);
+    return EndArray();
+  }
+  // A JSON value (the small parts built as values, what-if's results).
+  Writer& Value(const Json& j) {
+    switch (j.type()) {
+      case Json::value_t::object:
+        BeginObject();
+        for (const auto& [k, v] : j.items()) Key(k).Value(v);
+        return EndObject();
+      case Json::value_t::array:
+        BeginArray();
+        for (const auto& v : j) Value(v);
+        return EndArray();
+      case Json::value_t::string:
+        return String(j.get_ref<const std::string&>());
+      default:
+        Element();
+        out_ += Dump(j, false);
+        return *this;
+    }
+  }
+  // An object whose first members are `head` (written by a compact Writer
+  // up to and including the last key, e.g. `{"a":1,"b":`): the value of that
+  // key comes next, then EndObject. Compact writers only.
+  Writer& ObjectHead(std::string_view head) {
+    Element();
+    out_ += head;
+    empty_.push_back(false);
+    after_key_ = true;
+    return *this;
+  }
+  bool pretty() const { return pretty_; }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  Writer& Open(char c) {
+    Element();
+    out_ += c;
+    empty_.push_back(true);
+    return *this;
+  }
+  Writer& Close(char c) {
+    const bool empty = empty_.back();
+    empty_.pop_back();
+    if (!empty && pretty_) Indent();
+    out_ += c;
+    return *this;
+  }
+  // Separates and indents an element of the enclosing array or object
+  // (not the value after a key).
+  void Element() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (empty_.empty()) return;
+    if (!empty_.back()) out_ += ',';
+    empty_.back() = false;
+    if (pretty_) Indent();
+  }
+  void Indent() {
+    out_ += '\n';
+    out_.append(2 * empty_.size(), ' ');
+  }
+  void AppendString(std::string_view s) {
+    for (unsigned char c : s) {
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+        // Escapes and UTF-8 (and its replacement when invalid) as the
+        // JSON library writes them.
+        out_ += Json(std::string(s))
+                    .dump(-1, ' ', false, Json::error_handler_t::replace);
+        return;
+      }
+    }
+    out_ += '"';
+    out_ += s;
+    out_ += '"';
+  }
+
+  const bool pretty_;
+  bool after_key_ = false;
+  std::vector<bool> empty_;  // per open container: nothing in it yet
+  std::string out_;
+};
+
+void WriteReasons(Writer& w, const std::vector<DecidingStatement>& reasons) {
+  w.BeginArray();
+  for (const auto& r : reasons) {
+    w.BeginObject();
+    w.Key("policy_id").String(r.policy_id);
+    w.Key("statement").Uint(r.statement);
+    w.Key("effect").String(au::EffectName(r.effect));
+    w.Key("role").String(r.role);
+    w.Key("member").String(r.member);
+    w.EndObject();
+  }
+  w.EndArray();
 }
 
-Json DiffJson(const std::vector<au::SubjectDiff>& diff) {
-  auto changes = [](const std::vector<au::GrantChange>& list) {
-    Json a = Json::array();
-    for (const auto& c : list) {
-      a.push_back(Json{{"effect", au::EffectName(c.grant.effect)},
-                       {"action", c.grant.action},
-                       {"resource", c.grant.resource},
-                       {"project", c.grant.project},
-                       {"policy_id", c.grant.policy_id},
-                       {"statement", c.grant.statement},
-                       {"role", c.grant.role},
-                       {"seqs", c.seqs}});
-    }
-    return a;
-  };
-  Json a = Json::array();
-  for (const auto& d : diff) {
-    a.push_back(Json{{"subject", d.subject},
-                     {"gained", changes(d.gained)},
-                     {"lost", changes(d.lost)}});
+// The grant fields before "seqs" (GrantJson's order).
+void WriteGrantFields(Writer& w, const au::Grant& g) {
+  w.Key("effect").String(au::EffectName(g.effect));
+  w.Key("action").String(g.action);
+  w.Key("resource").String(g.resource);
+  w.Key("project").String(g.project);
+  w.Key("policy_id").String(g.policy_id);
+  w.Key("statement").Uint(g.statement);
+  w.Key("role").String(g.role);
+  w.Key("seqs");
+}
+
+// The diff's "subjects" array, streamed from au::ForEachDiff. A grant's
+// fields are written once per grant and copied for every subject that
+// gains or loses it (compact answers; pretty ones are written in full).
+class DiffWriter {
+ public:
+  explicit DiffWriter(Writer& w) : w_(w) { w_.BeginArray(); }
+  void Subject(const std::string& subject,
+               const std::vector<au::GrantChangeRef>& gained,
+               const std::vector<au::GrantChangeRef>& lost) {
+    w_.BeginObject();
+    w_.Key("subject").String(subject);
+    w_.Key("gained");
+    Changes(gained);
+    w_.Key("lost");
+    Changes(lost);
+    w_.EndObject();
   }
-  return a;
+  void Finish() { w_.EndArray(); }
+
+ private:
+  void Changes(const std::vector<au::GrantChangeRef>& list) {
+    w_.BeginArray();
+    for (const auto& c : list) {
+      if (w_.pretty()) {
+        w_.BeginObject();
+        WriteGrantFields(w_, *c.grant);
+      } else {
+        auto [it, fresh] = heads_.try_emplace(c.grant);
+        if (fresh) {
+          Writer head(false);
+          head.BeginObject();
+          WriteGrantFields(head, *c.grant);
+          it->second = head.Take();
+        }
+        w_.ObjectHead(it->second);
+      }
+      w_.Uints(*c.seqs);
+      w_.EndObject();
+    }
+    w_.EndArray();
+  }
+
+  Writer& w_;
+  std::unordered_map<const au::Grant*, std::string> heads_;
+};
+
+void WriteDiff(Writer& w, const std::vector<au::SubjectDiff>& diff) {
+  DiffWriter out(w);
+  std::vector<au::GrantChangeRef> gained, lost;
+  for (const auto& d : diff) {
+    gained.clear();
+    lost.clear();
+    for (const auto& c : d.gained) gained.push_back({&c.grant, &c.seqs});
+    for (const auto& c : d.lost) lost.push_back({&c.grant, &c.seqs});
+    out.Subject(d.subject, gained, lost);
+  }
+  out.Finish();
 }
 
 StatusOr<std::string> Required(const QueryParams& params,
@@ -230,11 +407,15 @@ StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
                        timeline_->SubjectStateAt(at.seq, q.subject));
   q.at = at.time;
   au::CheckResult r = au::Check(*state, q);
-  Json j{{"allowed", r.allowed},
-         {"at_seq", at.seq},
-         {"reasons", ReasonsJson(r.reasons)}};
-  if (!r.note.empty()) j["note"] = r.note;
-  return Dump(j, pretty);
+  Writer w(pretty);
+  w.BeginObject();
+  w.Key("allowed").Bool(r.allowed);
+  w.Key("at_seq").Uint(at.seq);
+  w.Key("reasons");
+  WriteReasons(w, r.reasons);
+  if (!r.note.empty()) w.Key("note").String(r.note);
+  w.EndObject();
+  return w.Take();
 }
 
 StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
@@ -245,19 +426,30 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
   IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
   IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
   au::WhoResult r = au::Who(*state, action, resource, projects, at.time);
-  Json members = Json::array(), tokens = Json::array();
+  Writer w(pretty);
+  w.BeginObject();
+  w.Key("at_seq").Uint(at.seq);
+  w.Key("members").BeginArray();
   for (const auto& e : r.members) {
-    members.push_back(
-        Json{{"member", e.subject}, {"reasons", ReasonsJson(e.reasons)}});
+    w.BeginObject();
+    w.Key("member").String(e.subject);
+    w.Key("reasons");
+    WriteReasons(w, e.reasons);
+    w.EndObject();
   }
+  w.EndArray();
+  w.Key("tokens").BeginArray();
   for (const auto& e : r.tokens) {
-    tokens.push_back(
-        Json{{"id", e.subject.substr(std::string("token:").size())},
-             {"reasons", ReasonsJson(e.reasons)}});
+    w.BeginObject();
+    w.Key("id").String(
+        std::string_view(e.subject).substr(std::string_view("token:").size()));
+    w.Key("reasons");
+    WriteReasons(w, e.reasons);
+    w.EndObject();
   }
-  return Dump(
-      Json{{"at_seq", at.seq}, {"members", members}, {"tokens", tokens}},
-      pretty);
+  w.EndArray();
+  w.EndObject();
+  return w.Take();
 }
 
 StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
@@ -286,12 +478,25 @@ StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
     }
     return std::move(*v);
   };
-  auto diff =
-      au::Diff(*before, from_at.time, *after, to_at.time, seqs, subject);
+  auto members = [this](uint64_t seq) {
+    return timeline_->MemberChangeAt(seq);
+  };
+  Writer w(pretty);
+  w.BeginObject();
+  w.Key("from_seq").Uint(from);
+  w.Key("to_seq").Uint(to);
+  w.Key("subjects");
+  DiffWriter out(w);
+  au::ForEachDiff(
+      *before, from_at.time, *after, to_at.time, seqs, members, subject,
+      [&](const std::string& s, const std::vector<au::GrantChangeRef>& gained,
+          const std::vector<au::GrantChangeRef>& lost) {
+        out.Subject(s, gained, lost);
+      });
   IAM_RETURN_IF_ERROR(error);
-  return Dump(
-      Json{{"from_seq", from}, {"to_seq", to}, {"subjects", DiffJson(diff)}},
-      pretty);
+  out.Finish();
+  w.EndObject();
+  return w.Take();
 }
 
 Status Audit::ValidateWhatIf(std::string_view body) {
@@ -306,6 +511,7 @@ StatusOr<std::string> Audit::WhatIf(std::string_view body,
   IAM_ASSIGN_OR_RETURN(auto now, timeline_->StateAt(head));
   IamState state = *now;  // the copy the requests change
   std::map<std::string, std::vector<uint64_t>> would_be;  // stream -> seqs
+  std::map<uint64_t, StringList> member_changes;          // seq -> members
   const Micros recorded_at = expiry.now;
   Json results = Json::array();
   for (const WhatIfRequest& w : requests) {
@@ -362,6 +568,12 @@ StatusOr<std::string> Audit::WhatIf(std::string_view body,
             (v == state.stream_versions.end() ? 0 : v->second) + 1;
         rec.event = std::move(e);
         IAM_RETURN_IF_ERROR(Evolve(state, rec));
+        if (const auto* a = std::get_if<PolicyMembersAdded>(&rec.event)) {
+          member_changes[rec.seq] = a->members;
+        } else if (const auto* r =
+                       std::get_if<PolicyMembersRemoved>(&rec.event)) {
+          member_changes[rec.seq] = r->members;
+        }
         would_be[rec.stream].push_back(rec.seq);
         seqs.push_back(rec.seq);
       }
@@ -377,13 +589,22 @@ StatusOr<std::string> Audit::WhatIf(std::string_view body,
     auto it = would_be.find(stream);
     return it == would_be.end() ? std::vector<uint64_t>{} : it->second;
   };
-  auto diff = au::Diff(*now, expiry.now, state, expiry.now, seqs_of);
-  return Dump(Json{{"at_seq", head},
-                   {"results", results},
-                   {"from_seq", head},
-                   {"to_seq", state.last_seq},
-                   {"subjects", DiffJson(diff)}},
-              pretty);
+  auto members_of = [&](uint64_t seq) -> const StringList* {
+    auto it = member_changes.find(seq);
+    return it == member_changes.end() ? nullptr : &it->second;
+  };
+  auto diff =
+      au::Diff(*now, expiry.now, state, expiry.now, seqs_of, "", members_of);
+  Writer out(pretty);
+  out.BeginObject();
+  out.Key("at_seq").Uint(head);
+  out.Key("results").Value(results);
+  out.Key("from_seq").Uint(head);
+  out.Key("to_seq").Uint(state.last_seq);
+  out.Key("subjects");
+  WriteDiff(out, diff);
+  out.EndObject();
+  return out.Take();
 }
 
 }  // namespace iam::api

@@ -272,68 +272,222 @@ std::vector<Grant> GrantsOf(const IamState& state, std::string_view subject,
   return GrantsFrom(state, at, subject, PoliciesOf(state, subject), cache);
 }
 
-std::vector<SubjectDiff> Diff(const IamState& from, Micros from_time,
-                              const IamState& to, Micros to_time,
-                              const StreamSeqs& seqs,
-                              std::string_view only_subject) {
-  std::set<std::string> subjects;
-  if (!only_subject.empty()) {
-    subjects.emplace(only_subject);
-  } else {
-    for (const IamState* s : {&from, &to}) {
-      for (const auto& [m, refs] : s->policies_by_member) subjects.insert(m);
-      for (const auto& [m, refs] : s->policies_by_wildcard_member) {
-        subjects.insert(m);
+namespace {
+
+// A subject's grants in one state by the policies contributing them: the
+// merged list (GrantsFrom's order and provenance) computed once per set of
+// compiled forms, as pointers into a GrantCache. Subjects named by the same
+// policies (most tokens) share one list.
+class MergedGrants {
+ public:
+  using List = std::vector<const Grant*>;
+  MergedGrants(const IamState& state) : state_(state) {}
+
+  const List& Of(const std::vector<const PolicyRefs::Ref*>& refs) {
+    key_.clear();
+    for (const auto* ref : refs) key_.push_back(ref->policy.get());
+    auto [it, inserted] = lists_.try_emplace(key_);
+    if (inserted) {
+      List& out = it->second;
+      for (const auto* ref : refs) {
+        for (const Grant& g : cache_.Of(state_, *ref)) out.push_back(&g);
       }
-      for (const auto& [id, token] : s->tokens) {
-        subjects.insert(std::string(kTokenPrefix) + id);
+      std::stable_sort(
+          out.begin(), out.end(),
+          [](const Grant* a, const Grant* b) { return KeyLess(*a, *b); });
+      out.erase(std::unique(out.begin(), out.end(),
+                            [](const Grant* a, const Grant* b) {
+                              return KeyOf(*a) == KeyOf(*b);
+                            }),
+                out.end());
+    }
+    return it->second;
+  }
+  static const List& None() {
+    static const List* none = new List;
+    return *none;
+  }
+
+ private:
+  const IamState& state_;
+  GrantCache cache_;  // its vectors never move once filled
+  std::vector<const CompiledPolicy*> key_;
+  std::map<std::vector<const CompiledPolicy*>, List> lists_;
+};
+
+// The events of the streams between the two points, as the seqs of grant
+// changes: a policy's stream split into the events every subject shares
+// and its member changes by the member they name.
+class CauseIndex {
+ public:
+  CauseIndex(const StreamSeqs& seqs, const MemberChanges& members)
+      : seqs_(seqs), members_(members) {}
+
+  const std::vector<uint64_t>& Stream(const std::string& stream) {
+    auto [it, inserted] = streams_.try_emplace(stream);
+    if (inserted) it->second = seqs_(stream);
+    return it->second;
+  }
+
+  // The seqs of `policy_id`'s stream that bear on `subject`, appended.
+  void AppendPolicy(const std::string& policy_id, const std::string& subject,
+                    std::vector<uint64_t>& out) {
+    auto [it, inserted] = policies_.try_emplace(policy_id);
+    Split& split = it->second;
+    if (inserted) {
+      for (uint64_t seq : Stream("policy/" + policy_id)) {
+        const StringList* named = members_ ? members_(seq) : nullptr;
+        if (named == nullptr) {
+          split.shared.push_back(seq);
+          continue;
+        }
+        bool wild = false;
+        for (const auto& m : *named) wild = wild || IsWildcard(m);
+        if (wild) {
+          split.wild.emplace_back(seq, named);
+        } else {
+          for (const auto& m : *named) split.exact[m].push_back(seq);
+        }
+      }
+    }
+    out.insert(out.end(), split.shared.begin(), split.shared.end());
+    if (auto e = split.exact.find(subject); e != split.exact.end()) {
+      out.insert(out.end(), e->second.begin(), e->second.end());
+    }
+    for (const auto& [seq, named] : split.wild) {
+      for (const auto& m : *named) {
+        if (MemberMatches(m, subject)) {
+          out.push_back(seq);
+          break;
+        }
       }
     }
   }
-  GrantCache from_cache, to_cache;
-  std::unordered_map<std::string, std::vector<uint64_t>> stream_seqs;
-  auto seqs_of = [&](const std::string& stream) -> const auto& {
-    auto [it, inserted] = stream_seqs.try_emplace(stream);
-    if (inserted) it->second = seqs(stream);
-    return it->second;
+
+ private:
+  static bool IsWildcard(std::string_view m) {
+    return m == "*" || m.ends_with(":*");
+  }
+  struct Split {
+    std::vector<uint64_t> shared;  // every event but member changes
+    std::unordered_map<std::string, std::vector<uint64_t>> exact;
+    std::vector<std::pair<uint64_t, const StringList*>> wild;
   };
-  auto change = [&](const std::string& subject, const Grant& g) {
-    GrantChange c{g, {}};
-    std::vector<std::string> streams = {"policy/" + g.policy_id};
-    if (!g.role.empty()) streams.push_back("role/" + g.role);
-    if (const auto id = TokenIdOf(subject); !id.empty()) {
-      streams.push_back("token/" + std::string(id));
+  const StreamSeqs& seqs_;
+  const MemberChanges& members_;
+  std::unordered_map<std::string, std::vector<uint64_t>> streams_;
+  std::unordered_map<std::string, Split> policies_;
+};
+
+}  // namespace
+
+void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
+                 Micros to_time, const StreamSeqs& seqs,
+                 const MemberChanges& member_changes,
+                 std::string_view only_subject, const DiffVisit& visit) {
+  std::vector<std::string> subjects;
+  if (!only_subject.empty()) {
+    subjects.emplace_back(only_subject);
+  } else {
+    for (const IamState* s : {&from, &to}) {
+      for (const auto& [m, refs] : s->policies_by_member) {
+        subjects.push_back(m);
+      }
+      for (const auto& [m, refs] : s->policies_by_wildcard_member) {
+        subjects.push_back(m);
+      }
+      for (const auto& [id, token] : s->tokens) {
+        subjects.push_back(std::string(kTokenPrefix) + id);
+      }
     }
-    for (const auto& s : streams) {
-      const auto& v = seqs_of(s);
-      c.seqs.insert(c.seqs.end(), v.begin(), v.end());
-    }
-    std::sort(c.seqs.begin(), c.seqs.end());
-    c.seqs.erase(std::unique(c.seqs.begin(), c.seqs.end()), c.seqs.end());
-    return c;
+    std::sort(subjects.begin(), subjects.end());
+    subjects.erase(std::unique(subjects.begin(), subjects.end()),
+                   subjects.end());
+  }
+  MergedGrants before_lists(from), after_lists(to);
+  // The grants gained and lost between two merged lists, once per pair.
+  struct Changes {
+    std::vector<const Grant*> gained, lost;
   };
-  std::vector<SubjectDiff> out;
+  std::map<std::pair<const void*, const void*>, Changes> changes_of;
+  CauseIndex causes(seqs, member_changes);
+  // Per subject: the seqs of each (policy, role) provenance.
+  std::map<std::pair<std::string_view, std::string_view>, std::vector<uint64_t>>
+      seqs_of;
+  std::vector<GrantChangeRef> gained, lost;
+  auto refs_of = [&](const std::string& subject, const Grant* g) {
+    auto [it, inserted] = seqs_of.try_emplace({g->policy_id, g->role});
+    std::vector<uint64_t>& v = it->second;
+    if (inserted) {
+      causes.AppendPolicy(g->policy_id, subject, v);
+      if (!g->role.empty()) {
+        const auto& r = causes.Stream("role/" + g->role);
+        v.insert(v.end(), r.begin(), r.end());
+      }
+      if (const auto id = TokenIdOf(subject); !id.empty()) {
+        const auto& t = causes.Stream("token/" + std::string(id));
+        v.insert(v.end(), t.begin(), t.end());
+      }
+      std::sort(v.begin(), v.end());
+      v.erase(std::unique(v.begin(), v.end()), v.end());
+    }
+    return GrantChangeRef{g, &v};
+  };
   for (const auto& subject : subjects) {
     const auto a = PoliciesOf(from, subject);
     const auto b = PoliciesOf(to, subject);
     if (SameSources(from, from_time, to, to_time, subject, a, b)) continue;
-    const auto before = GrantsFrom(from, from_time, subject, a, from_cache);
-    const auto after = GrantsFrom(to, to_time, subject, b, to_cache);
-    SubjectDiff d;
-    d.subject = subject;
-    size_t i = 0, j = 0;
-    while (i < before.size() || j < after.size()) {
-      if (j == after.size() ||
-          (i < before.size() && KeyLess(before[i], after[j]))) {
-        d.lost.push_back(change(subject, before[i++]));
-      } else if (i == before.size() || KeyLess(after[j], before[i])) {
-        d.gained.push_back(change(subject, after[j++]));
-      } else {
-        ++i, ++j;
+    const auto& before = TokenUnusable(from, subject, from_time).empty()
+                             ? before_lists.Of(a)
+                             : MergedGrants::None();
+    const auto& after = TokenUnusable(to, subject, to_time).empty()
+                            ? after_lists.Of(b)
+                            : MergedGrants::None();
+    auto [it, fresh] = changes_of.try_emplace({&before, &after});
+    Changes& c = it->second;
+    if (fresh) {
+      size_t i = 0, j = 0;
+      while (i < before.size() || j < after.size()) {
+        if (j == after.size() ||
+            (i < before.size() && KeyLess(*before[i], *after[j]))) {
+          c.lost.push_back(before[i++]);
+        } else if (i == before.size() || KeyLess(*after[j], *before[i])) {
+          c.gained.push_back(after[j++]);
+        } else {
+          ++i, ++j;
+        }
       }
     }
-    if (!d.gained.empty() || !d.lost.empty()) out.push_back(std::move(d));
+    if (c.gained.empty() && c.lost.empty()) continue;
+    seqs_of.clear();
+    gained.clear();
+    lost.clear();
+    for (const Grant* g : c.gained) gained.push_back(refs_of(subject, g));
+    for (const Grant* g : c.lost) lost.push_back(refs_of(subject, g));
+    visit(subject, gained, lost);
   }
+}
+
+std::vector<SubjectDiff> Diff(const IamState& from, Micros from_time,
+                              const IamState& to, Micros to_time,
+                              const StreamSeqs& seqs,
+                              std::string_view only_subject,
+                              const MemberChanges& member_changes) {
+  std::vector<SubjectDiff> out;
+  ForEachDiff(
+      from, from_time, to, to_time, seqs, member_changes, only_subject,
+      [&](const std::string& subject, const std::vector<GrantChangeRef>& gained,
+          const std::vector<GrantChangeRef>& lost) {
+        SubjectDiff d;
+        d.subject = subject;
+        for (const auto& c : gained) {
+          d.gained.push_back(GrantChange{*c.grant, *c.seqs});
+        }
+        for (const auto& c : lost) {
+          d.lost.push_back(GrantChange{*c.grant, *c.seqs});
+        }
+        out.push_back(std::move(d));
+      });
   return out;
 }
 

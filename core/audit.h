@@ -115,6 +115,15 @@ struct SubjectDiff {
 // up to and including `to`), ascending.
 using StreamSeqs = std::function<std::vector<uint64_t>(const std::string&)>;
 
+// The members that the event `seq` adds to or removes from a policy
+// (PolicyMembersAdded, PolicyMembersRemoved), or null for any other event.
+// A member change names the subjects it concerns: with it, the seqs of a
+// grant leave out the changes of a policy's members that name no member
+// matching the subject (another token joining the policy did not cause
+// this subject's grant). The pointer stays valid for the duration of the
+// diff.
+using MemberChanges = std::function<const StringList*(uint64_t seq)>;
+
 // GET /audit/diff: for each subject with a changed grant set, by subject:
 // the subjects are every member expression of a stored policy and every
 // token ("token:<id>") of either state, or only `only_subject` when not
@@ -124,7 +133,24 @@ using StreamSeqs = std::function<std::vector<uint64_t>(const std::string&)>;
 std::vector<SubjectDiff> Diff(const IamState& from, Micros from_time,
                               const IamState& to, Micros to_time,
                               const StreamSeqs& seqs,
-                              std::string_view only_subject = "");
+                              std::string_view only_subject = "",
+                              const MemberChanges& member_changes = nullptr);
+
+// The same diff, streamed: visit(subject, gained, lost) for each subject
+// with a changed grant set, in the order Diff returns them. The grants and
+// seqs pointed at are valid only during the call (they are shared between
+// subjects, which is what makes a diff over millions of grants cheap).
+struct GrantChangeRef {
+  const Grant* grant;
+  const std::vector<uint64_t>* seqs;
+};
+using DiffVisit = std::function<void(const std::string& subject,
+                                     const std::vector<GrantChangeRef>& gained,
+                                     const std::vector<GrantChangeRef>& lost)>;
+void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
+                 Micros to_time, const StreamSeqs& seqs,
+                 const MemberChanges& member_changes,
+                 std::string_view only_subject, const DiffVisit& visit);
 
 // "ALLOW" / "DENY", as the API spells effects.
 std::string_view EffectName(Effect effect);

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <string>
 #include <utility>
+#include <variant>
+
+#include "core/authorize.h"
 
 namespace iam::projections {
 namespace {
@@ -68,6 +72,11 @@ Status PointInTime::ExtendLocked(uint64_t to, bool to_end) {
   FoldSink sink(builder_, [this](const RecordedEvent& e) {
     times_.push_back(e.recorded_at);
     history_[e.stream].push_back(e.seq);
+    if (const auto* m = std::get_if<PolicyMembersAdded>(&e.event)) {
+      member_changes_.emplace_back(e.seq, m->members);
+    } else if (const auto* m = std::get_if<PolicyMembersRemoved>(&e.event)) {
+      member_changes_.emplace_back(e.seq, m->members);
+    }
     if (every_ == 0 || e.seq % every_ != 0) return;
     snapshots_.push_back(CopyForAudit(builder_));
     if (snapshots_.size() > max_snapshots_) {
@@ -147,16 +156,28 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::SubjectStateAt(
   auto state = std::make_shared<IamState>();
   if (base != nullptr) {
     const IamState& b = *base;
-    state->policies = b.policies;
+    // The policies authorizing `subject` reads: those with a member
+    // matching it, through its exact entry and the wildcard entries. Every
+    // other policy is copied from the base only when an event of the fold
+    // touches it (below), so a check does not copy all policies.
+    auto copy_policy = [&](const std::string& id) {
+      if (auto it = b.policies.find(id); it != b.policies.end()) {
+        state->policies.insert(*it);
+      }
+    };
+    if (auto it = b.policies_by_member.find(subject);
+        it != b.policies_by_member.end()) {
+      state->policies_by_member[subject] = it->second;
+      for (const auto& ref : it->second) copy_policy(ref.id);
+    }
+    state->policies_by_wildcard_member = b.policies_by_wildcard_member;
+    for (const auto& [member, refs] : b.policies_by_wildcard_member) {
+      for (const auto& ref : refs) copy_policy(ref.id);
+    }
     state->roles = b.roles;
     state->compiled_roles = b.compiled_roles;
     state->projects = b.projects;
     state->project_index = b.project_index;
-    state->policies_by_wildcard_member = b.policies_by_wildcard_member;
-    if (auto it = b.policies_by_member.find(subject);
-        it != b.policies_by_member.end()) {
-      state->policies_by_member[subject] = it->second;
-    }
     if (!own_stream.empty()) {
       if (auto it = b.tokens.find(own_stream.substr(6)); it != b.tokens.end()) {
         state->tokens.insert(*it);
@@ -166,25 +187,67 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::SubjectStateAt(
     state->last_recorded_at = b.last_recorded_at;
     state->ledger_id = b.ledger_id;
   }
-  // Other tokens' events are skipped; everything else is folded (member
-  // changes of other subjects only add index entries nobody reads).
+  // Other tokens' events are skipped, and so are the member changes of a
+  // policy the state does not hold that name no member matching `subject`
+  // (they change who else the policy names, which authorizing `subject`
+  // never reads). Everything else is folded; a policy the base holds and
+  // the state does not is copied in from the base before its first event
+  // that is folded (its statements are then exactly as in the base; its
+  // member list may lack changes about other members, which no check of
+  // `subject` reads).
   class SubjectSink final : public EventSink {
    public:
-    SubjectSink(IamState& s, const std::string& own) : s_(s), own_(own) {}
+    SubjectSink(IamState& s, const IamState* base, const std::string& subject,
+                const std::string& own)
+        : s_(s), base_(base), subject_(subject), own_(own) {}
     Status Apply(const RecordedEvent& e) override {
-      if (e.stream.starts_with("token/") && e.stream != own_) {
-        s_.last_seq = e.seq;
-        s_.last_recorded_at = e.recorded_at;
-        return OkStatus();
+      if (e.stream.starts_with("token/") && e.stream != own_) return Skip(e);
+      if (e.stream.starts_with("policy/")) {
+        const std::string_view id = std::string_view(e.stream).substr(7);
+        if (!s_.policies.contains(std::string(id))) {
+          const StringList* named = nullptr;
+          if (const auto* a = std::get_if<PolicyMembersAdded>(&e.event)) {
+            named = &a->members;
+          } else if (const auto* r =
+                         std::get_if<PolicyMembersRemoved>(&e.event)) {
+            named = &r->members;
+          }
+          if (named != nullptr) {
+            bool matches = false;
+            for (const auto& m : *named) {
+              matches = matches || MemberMatches(m, subject_);
+            }
+            if (!matches) return Skip(e);
+          }
+          if (seen_.emplace(id).second && base_ != nullptr) {
+            if (auto it = base_->policies.find(std::string(id));
+                it != base_->policies.end()) {
+              s_.policies.insert(*it);
+            }
+          }
+        } else {
+          seen_.emplace(id);
+        }
       }
       return fold_.Apply(e);
     }
 
    private:
+    Status Skip(const RecordedEvent& e) {
+      if (e.seq != s_.last_seq + 1) return fold_.Apply(e);  // names the gap
+      s_.last_seq = e.seq;
+      s_.last_recorded_at = e.recorded_at;
+      return OkStatus();
+    }
     IamState& s_;
+    const IamState* base_;
+    const std::string& subject_;
     const std::string& own_;
+    // Policies the fold has folded an event of (copied in, created or
+    // deleted): never copied from the base again.
+    std::set<std::string, std::less<>> seen_;
     FoldSink fold_{s_, nullptr};
-  } sink(*state, own_stream);
+  } sink(*state, base.get(), subject, own_stream);
   if (state->last_seq < seq) {
     IAM_RETURN_IF_ERROR(reader_(state->last_seq, seq, &sink));
     if (state->last_seq != seq) return PastTheEnd(seq, state->last_seq);
@@ -211,6 +274,15 @@ StatusOr<std::vector<uint64_t>> PointInTime::StreamSeqs(
   const auto& v = it->second;
   return std::vector<uint64_t>(std::upper_bound(v.begin(), v.end(), after),
                                std::upper_bound(v.begin(), v.end(), to));
+}
+
+const StringList* PointInTime::MemberChangeAt(uint64_t seq) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::lower_bound(
+      member_changes_.begin(), member_changes_.end(), seq,
+      [](const auto& change, uint64_t s) { return change.first < s; });
+  if (it == member_changes_.end() || it->first != seq) return nullptr;
+  return &it->second;
 }
 
 StatusOr<Micros> PointInTime::TimeOf(uint64_t seq) {

@@ -12,7 +12,9 @@
 // (the builder and the snapshots; audit states never hold a token's value
 // digests or sealed value, nor stream versions), 8 bytes per event for the time
 // index and 8 bytes per event plus one entry per stream for the per-stream
-// seq index. Nothing is written to disk: the timeline is built on the first
+// seq index, and the members named by each change of a policy's members
+// (the seqs of a diff name only the changes concerning its subject).
+// Nothing is written to disk: the timeline is built on the first
 // query after start-up (folding the log at replay speed) and extended on
 // later ones.
 //
@@ -24,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,6 +83,12 @@ class PointInTime {
   StatusOr<std::vector<uint64_t>> StreamSeqs(const std::string& stream,
                                              uint64_t after, uint64_t to);
 
+  // The members that event `seq` adds to or removes from a policy when it
+  // is a PolicyMembersAdded or PolicyMembersRemoved the timeline has folded,
+  // else null (audit::MemberChanges). The list stays valid as long as this
+  // object.
+  const StringList* MemberChangeAt(uint64_t seq) const;
+
   // Folds everything the reader delivers after the timeline's end (the
   // rest of the log); returns the seq the timeline then ends at.
   StatusOr<uint64_t> CatchUp();
@@ -107,11 +116,13 @@ class PointInTime {
   EventReader reader_;
   const size_t max_snapshots_;
   mutable std::mutex mu_;
-  uint64_t every_;                                             // guarded
-  IamState builder_;                                           // guarded
-  std::vector<std::shared_ptr<const IamState>> snapshots_;     // ascending
-  std::vector<Micros> times_;                                  // per seq - 1
-  StringMap<std::vector<uint64_t>> history_;                   // stream
+  uint64_t every_;                                          // guarded
+  IamState builder_;                                        // guarded
+  std::vector<std::shared_ptr<const IamState>> snapshots_;  // ascending
+  std::vector<Micros> times_;                               // per seq - 1
+  StringMap<std::vector<uint64_t>> history_;                // stream
+  // The member changes, by seq ascending (a deque: the lists never move).
+  std::deque<std::pair<uint64_t, StringList>> member_changes_;
   std::pair<uint64_t, std::shared_ptr<const IamState>> last_;  // the last
                                                                // answer
 };

@@ -4,7 +4,7 @@
 //
 //   audit_bench [--dir DIR] [--events N] [--tokens T] [--policies P]
 //               [--snapshot-every K] [--max-snapshots S] [--checks C]
-//               [--whos W]
+//               [--whos W] [--diffs D]
 //
 // Defaults: 1,000,000 events, 100,000 tokens, 10,000 policies, a snapshot
 // every 10,000 events. The log is written through the event store (many
@@ -93,6 +93,7 @@ struct Flags {
   size_t max_snapshots = 128;
   int checks = 200;
   int whos = 20;
+  int diffs = 3;  // whole-log diffs (the best one counts)
 };
 
 std::string Tok(uint64_t i) { return "tok-" + std::to_string(i); }
@@ -281,6 +282,8 @@ int main(int argc, char** argv) {
       f.checks = std::stoi(next());
     } else if (a == "--whos") {
       f.whos = std::stoi(next());
+    } else if (a == "--diffs") {
+      f.diffs = std::stoi(next());
     } else {
       Die("unknown flag " + a);
     }
@@ -371,7 +374,7 @@ int main(int argc, char** argv) {
 
   double diff_s = 1e9;
   size_t diff_bytes = 0;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < f.diffs; ++i) {
     api::QueryParams q;
     q.emplace("from_seq", "0");
     start = SteadyClock::now();

@@ -67,7 +67,23 @@ Log Generate(int units, uint32_t seed) {
     } else {
       log.Add(PolicyMembersAdded{pol, {"token:" + id}});
     }
-    switch (rng() % 5) {
+    switch (rng() % 6) {
+      case 4: {  // another policy rewritten
+        const std::string other = "pol" + std::to_string(rng() % 5);
+        if (i >= 5) {
+          log.Add(PolicyUpdated{
+              other,
+              other,
+              PolicyType::kCustom,
+              {Statement{Effect::kAllow,
+                         {rng() % 2 ? "iam:policies:get" : "iam:tokens:get"},
+                         "",
+                         {"*"},
+                         {rng() % 2 ? "p1" : "*"}}},
+              {}});
+        }
+        break;
+      }
       case 0:
         log.Add(
             TokenStatusToggled{tokens[rng() % tokens.size()], rng() % 2 == 0});
@@ -166,6 +182,53 @@ TEST_CASE(
         CHECK(a.allowed == b.allowed);
         CHECK(a.reasons == b.reasons);
         CHECK(a.note == b.note);
+      }
+    }
+  }
+}
+
+TEST_CASE(
+    "point in time - at snapshot boundaries (k*N-1, k*N, k*N+1) the states "
+    "and checks equal a fold from the first event") {
+  Log log = Generate(80, 5);
+  const uint64_t head = log.events.size();
+  for (uint64_t every : {uint64_t{8}, uint64_t{21}}) {
+    CAPTURE(every);
+    PointInTime pit(log.Reader(), {every, 64});
+    REQUIRE(pit.CatchUp().ok());
+    std::vector<uint64_t> seqs;
+    for (uint64_t k = 1; k * every + 1 <= head; ++k) {
+      for (uint64_t seq : {k * every - 1, k * every, k * every + 1}) {
+        seqs.push_back(seq);
+      }
+    }
+    std::mt19937 rng(static_cast<uint32_t>(every));
+    for (uint64_t seq : seqs) {
+      CAPTURE(seq);
+      IamState fold;
+      for (uint64_t i = 0; i < seq; ++i) {
+        REQUIRE(Evolve(fold, log.events[i]).ok());
+      }
+      auto whole = pit.StateAt(seq);
+      REQUIRE(whole.ok());
+      REQUIRE(CanonicalEncoding(**whole) == Expected(log, seq));
+      for (int i = 0; i < 6; ++i) {
+        const std::string subject =
+            i == 0 ? "token:*" : "token:t" + std::to_string(rng() % 90);
+        CAPTURE(subject);
+        auto own = pit.SubjectStateAt(seq, subject);
+        REQUIRE(own.ok());
+        CHECK((*own)->last_seq == seq);
+        for (const char* action : {"iam:tokens:get", "iam:policies:get"}) {
+          for (const StringList& projects : {StringList{}, StringList{"p1"}}) {
+            audit::CheckQuery q{subject, action, "iam:tokens:x", projects, 0};
+            audit::CheckResult a = audit::Check(fold, q);
+            audit::CheckResult b = audit::Check(**own, q);
+            CHECK(a.allowed == b.allowed);
+            CHECK(a.reasons == b.reasons);
+            CHECK(a.note == b.note);
+          }
+        }
       }
     }
   }
