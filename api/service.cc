@@ -580,11 +580,13 @@ struct Service::Impl {
             const View::Authenticated a = v.Authenticate(digest, now);
             if (a.token == nullptr) return std::nullopt;
             if (a.usage_mark != nullptr) {
-              lifecycle.usage().Touch(a.token->id, now, a.usage_mark);
+              lifecycle.usage().Touch(a.id, now, a.usage_mark);
             } else {
-              lifecycle.usage().Touch(a.token->id, now);
+              lifecycle.usage().Touch(a.id, now);
             }
-            return "token:" + a.token->id;
+            std::string subject = "token:";
+            subject += a.id;
+            return subject;
           });
       if (!subject) break;
       return std::move(*subject);

@@ -410,8 +410,13 @@ namespace {
 
 class StdMemory final : public LargeMemory {
  public:
-  void* Allocate(size_t bytes) override { return ::operator new(bytes); }
-  void Free(void* p, size_t) override { ::operator delete(p); }
+  void* Allocate(size_t bytes) override {
+    return ::operator new(bytes, kLineAlign);
+  }
+  void Free(void* p, size_t) override { ::operator delete(p, kLineAlign); }
+
+ private:
+  static constexpr std::align_val_t kLineAlign{64};
 };
 
 std::atomic<LargeMemory*>& CurrentMemory() {

@@ -85,7 +85,8 @@ struct Project {
 class LargeMemory {
  public:
   virtual ~LargeMemory() = default;
-  // `bytes` of memory aligned for any type; throws std::bad_alloc.
+  // `bytes` of memory aligned to 64 bytes (a cache line) at least; throws
+  // std::bad_alloc.
   virtual void* Allocate(size_t bytes) = 0;
   // Frees what Allocate(bytes) of this object returned (p may be null).
   virtual void Free(void* p, size_t bytes) = 0;

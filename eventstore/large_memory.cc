@@ -10,11 +10,12 @@ namespace iam::eventstore {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
+constexpr std::align_val_t kLineAlign{64};  // LargeMemory's contract
 
 class HugePages final : public LargeMemory {
  public:
   void* Allocate(size_t bytes) override {
-    if (bytes < kHugePage) return ::operator new(bytes);
+    if (bytes < kHugePage) return ::operator new(bytes, kLineAlign);
     // Map a huge page more than needed and keep an aligned part.
     const size_t want = (bytes + kHugePage - 1) & ~(kHugePage - 1);
     void* p = ::mmap(nullptr, want + kHugePage, PROT_READ | PROT_WRITE,
@@ -33,7 +34,7 @@ class HugePages final : public LargeMemory {
   void Free(void* p, size_t bytes) override {
     if (p == nullptr) return;
     if (bytes < kHugePage) {
-      ::operator delete(p);
+      ::operator delete(p, kLineAlign);
       return;
     }
     ::munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));

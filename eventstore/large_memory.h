@@ -2,8 +2,8 @@
 // 2 MiB or more are mapped on their own, aligned to 2 MiB and offered to the
 // kernel for transparent huge pages (madvise MADV_HUGEPAGE), so that random
 // lookups in a table of a million entries miss the TLB rarely; smaller ones
-// come from operator new. Core cannot map memory itself (std only,
-// DESIGN.md §1), so a process installs this at the top of main:
+// come from operator new (64-byte aligned). Core cannot map memory itself (std
+// only, DESIGN.md §1), so a process installs this at the top of main:
 //   iam::SetLargeMemory(iam::eventstore::HugePageMemory());
 #ifndef IAMLEDGER_EVENTSTORE_LARGE_MEMORY_H_
 #define IAMLEDGER_EVENTSTORE_LARGE_MEMORY_H_

@@ -124,6 +124,7 @@ void DigestIndex::Insert(const Token* token) {
     Slot& s = slots_[i];
     s.token = reinterpret_cast<uintptr_t>(token) | (key.exact ? kExactKey : 0);
     std::memcpy(s.key, key.bytes, kKeySize);
+    Describe(s, token);
     ++used_;
     return;
   }
@@ -156,6 +157,7 @@ void DigestIndex::Erase(const Token* token) {
   } else if (list.size() == 1) {
     s.token = reinterpret_cast<uintptr_t>(list.front()) | (s.token & kExactKey);
     s.usage_mark = 0;  // it may have been another token's
+    Describe(s, list.front());
     shared_.erase(it);
   } else {
     s.token = reinterpret_cast<uintptr_t>(list.front()) |
@@ -175,24 +177,62 @@ void DigestIndex::Prefetch(std::string_view digest) const {
   __builtin_prefetch(&slots_[HomeOf(key.bytes) & (slots_.size() - 1)], 1);
 }
 
-const Token* DigestIndex::FindActive(std::string_view digest,
-                                     uint32_t** usage_mark) const {
-  if (usage_mark != nullptr) *usage_mark = nullptr;
+void DigestIndex::Describe(Slot& slot, const Token* token) {
+  slot.flags =
+      (token->active ? kActive : 0) | (token->expires_at != 0 ? kExpires : 0);
+  if (token->id.size() <= kInlineId) {
+    slot.id_size = static_cast<uint8_t>(token->id.size());
+    std::memcpy(slot.id, token->id.data(), token->id.size());
+  } else {
+    slot.id_size = kInlineId + 1;
+  }
+}
+
+void DigestIndex::Refresh(const Token* token) {
+  const size_t i = FindSlot(token->value_digest, KeyOf(token->value_digest));
+  if (i == npos) return;
+  Slot& s = slots_[i];
+  if (!(s.token & kShared) && s.first() == token) Describe(s, token);
+}
+
+const Token* DigestIndex::FindActive(std::string_view digest) const {
   const size_t i = FindSlot(digest, KeyOf(digest));
   if (i == npos) return nullptr;
   const Slot& s = slots_[i];
   if (!(s.token & kShared)) {
     const Token* t = s.first();
-    // The caller reads the id next, on another cache line of the token:
-    // fetch both lines at once.
-    __builtin_prefetch(&t->id);
-    if (usage_mark != nullptr) *usage_mark = &s.usage_mark;
-    return t->active ? t : nullptr;
+    return (s.flags & kActive) ? t : nullptr;
   }
   for (const Token* t : shared_.find(digest)->second) {
     if (t->active) return t;
   }
   return nullptr;
+}
+
+DigestIndex::Found DigestIndex::FindForAuthentication(
+    std::string_view digest) const {
+  Found out;
+  const size_t i = FindSlot(digest, KeyOf(digest));
+  if (i == npos) return out;
+  const Slot& s = slots_[i];
+  if (!(s.token & kShared)) {
+    if (!(s.flags & kActive)) return out;
+    out.token = s.first();
+    out.expires = (s.flags & kExpires) != 0;
+    out.usage_mark = &s.usage_mark;
+    out.id = s.id_size <= kInlineId ? std::string_view(s.id, s.id_size)
+                                    : std::string_view(out.token->id);
+    return out;
+  }
+  for (const Token* t : shared_.find(digest)->second) {
+    if (t->active) {
+      out.token = t;
+      out.expires = t->expires_at != 0;
+      out.id = t->id;
+      return out;
+    }
+  }
+  return out;
 }
 
 const std::string& DigestIndex::Ids::front() const {
@@ -282,16 +322,19 @@ const Token* View::UsableTokenByDigest(const std::string& digest,
 View::Authenticated View::Authenticate(std::string_view digest,
                                        Micros now) const {
   Authenticated out;
-  uint32_t* mark = nullptr;
-  const Token* t = tokens_by_digest.FindActive(digest, &mark);
-  if (t != nullptr) {
-    if (TokenUsableAt(*t, now)) out = {t, mark};
+  const DigestIndex::Found f = tokens_by_digest.FindForAuthentication(digest);
+  if (f.token != nullptr) {
+    // Active (the entry says so); an expiry is checked on the token.
+    if (!f.expires || TokenUsableAt(*f.token, now)) {
+      out = {f.token, f.id, f.usage_mark};
+    }
     return out;
   }
   if (previous_digests.empty()) return out;
   auto it = previous_digests.find(std::string(digest));  // a previous value
   if (it != previous_digests.end() && PreviousValueUsableAt(*it->second, now)) {
     out.token = it->second;
+    out.id = it->second->id;
   }
   return out;
 }
@@ -355,6 +398,19 @@ Status Projections::Apply(const RecordedEvent& event) {
   }
   if (created != nullptr) view_.tokens_by_digest.Insert(created);
   if (rotated != nullptr) reindex(rotated);
+  // What the digest index keeps of a token changed in place.
+  const std::string* changed = nullptr;
+  if (const auto* e = std::get_if<TokenStatusToggled>(&event.event)) {
+    changed = &e->id;
+  } else if (const auto* x = std::get_if<TokenExpirySet>(&event.event)) {
+    changed = &x->id;
+  }
+  if (changed != nullptr) {
+    auto it = view_.state.tokens.find(*changed);
+    if (it != view_.state.tokens.end()) {
+      view_.tokens_by_digest.Refresh(&it->second);
+    }
+  }
   view_.history[event.stream].push_back(event.seq);
   return OkStatus();
 }

@@ -45,11 +45,24 @@ class DigestIndex {
   void Insert(const Token* token);
   void Erase(const Token* token);
   void Clear();
+  // Refreshes what the entry of `token` keeps of it (active, expiry) after
+  // the token changed in place.
+  void Refresh(const Token* token);
   // The first token in id order among the active ones with `digest`.
-  // `usage_mark`, when not null, receives the usage mark of the digest's
-  // entry (see UsageMark) when one token alone has the digest, else null.
-  const Token* FindActive(std::string_view digest,
-                          uint32_t** usage_mark = nullptr) const;
+  const Token* FindActive(std::string_view digest) const;
+
+  // What authentication needs of the token with `digest`, read from its
+  // entry alone when one token has the digest, its id is short
+  // (kInlineId bytes at most) and it never expires: then a lookup touches
+  // one cache line. Otherwise read from the token.
+  static constexpr size_t kInlineId = 18;
+  struct Found {
+    const Token* token = nullptr;    // null: no active token has the digest
+    std::string_view id;             // the token's id
+    bool expires = false;            // the token has an expiry: check it
+    uint32_t* usage_mark = nullptr;  // null when several tokens share it
+  };
+  Found FindForAuthentication(std::string_view digest) const;
   // Asks for the slot of `digest` ahead of an Insert.
   void Prefetch(std::string_view digest) const;
 
@@ -106,17 +119,28 @@ class DigestIndex {
   // Low bits of Slot::token.
   static constexpr uintptr_t kExactKey = 1;  // key == the digest
   static constexpr uintptr_t kShared = 2;    // see shared_; token = first
-  struct Slot {
+  // Slot::flags.
+  static constexpr uint8_t kActive = 1;   // first() is active
+  static constexpr uint8_t kExpires = 2;  // first() has an expiry
+  // One cache line: what authentication reads of a token, beside its key.
+  struct alignas(64) Slot {
     uintptr_t token = 0;  // const Token* | flags; 0 = empty
     unsigned char key[kKeySize];
     // The token's usage mark (View::Authenticate), on the cache line
     // authentication loads anyway; zero when the slot is made, and again
     // whenever the token the slot names may change (a shared digest).
     mutable uint32_t usage_mark = 0;
+    // Of first(), kept by Insert and Refresh (unused when shared).
+    uint8_t flags = 0;
+    uint8_t id_size = 0;  // > kInlineId: the id is not inline
+    char id[kInlineId];
     const Token* first() const {
       return reinterpret_cast<const Token*>(token & ~(kExactKey | kShared));
     }
   };
+  static_assert(sizeof(Slot) == 64);
+  // Copies what the slot keeps of `token`.
+  static void Describe(Slot& slot, const Token* token);
   struct Key {
     unsigned char bytes[kKeySize];
     bool exact;
@@ -206,17 +230,20 @@ struct View {
   // rotation grace), or null.
   const Token* UsableTokenByDigest(const std::string& digest, Micros now) const;
 
-  // UsableTokenByDigest with the token's usage mark: a 32-bit word kept in
-  // the digest index entry that the lookup has just read, for the caller's
-  // usage bookkeeping (eventstore::UsageStore::Touch with a mark), so that
-  // a token used recently costs authentication no further memory access.
-  // `usage_mark` is null when the token has none (authenticated by its
-  // previous value, or sharing its value with other tokens); it is zero in
-  // a new entry, may be read and written (std::atomic_ref, any order) by
-  // concurrent readers, and is valid only until the Read that found it
-  // returns. Projections never interprets it.
+  // UsableTokenByDigest with what authentication needs, in the common case
+  // (a generated value, a short id, no expiry) from the one cache line of
+  // its digest index entry, without touching the token: its id, and its
+  // usage mark, a 32-bit word for the caller's usage bookkeeping
+  // (eventstore::UsageStore::Touch with a mark), so that a token used
+  // recently costs authentication no further memory access. `usage_mark`
+  // is null when the token has none (authenticated by its previous value,
+  // or sharing its value with other tokens); it is zero in a new entry,
+  // may be read and written (std::atomic_ref, any order) by concurrent
+  // readers, and is valid only until the Read that found it returns.
+  // Projections never interprets it. `id` is valid as long.
   struct Authenticated {
     const Token* token = nullptr;
+    std::string_view id;  // token->id
     uint32_t* usage_mark = nullptr;
   };
   Authenticated Authenticate(std::string_view digest, Micros now) const;

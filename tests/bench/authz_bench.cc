@@ -283,6 +283,16 @@ struct MixResult {
   uint64_t allowed = 0;
 };
 
+// prefix + id, in one allocation (the subject and the resource of a
+// request).
+std::string Prefixed(std::string_view prefix, std::string_view id) {
+  std::string out;
+  out.reserve(prefix.size() + id.size());
+  out += prefix;
+  out += id;
+  return out;
+}
+
 // One request as the server runs it. Returns false when the token is not
 // found (never, here: every token is active).
 struct Request {
@@ -302,9 +312,9 @@ struct Request {
       const View::Authenticated a = v.Authenticate(digest, now);
       if (a.token == nullptr) return false;
       TouchUsage(a, now);
-      const iam::Token* t = a.token;
-      StringList subjects{"token:" + t->id};
-      std::string resource = "iam:tokens:" + t->id;
+      StringList subjects;
+      subjects.push_back(Prefixed("token:", a.id));
+      std::string resource = Prefixed("iam:tokens:", a.id);
       return iam::Authorize(v.state, subjects, resource, action, nullptr)
           .allowed;
     });
@@ -344,9 +354,9 @@ struct Request {
       if (a.token != nullptr) TouchUsage(a, now);
       auto t2 = Clock::now();
       if (a.token == nullptr) return false;
-      const iam::Token* t = a.token;
-      StringList subjects{"token:" + t->id};
-      std::string resource = "iam:tokens:" + t->id;
+      StringList subjects;
+      subjects.push_back(Prefixed("token:", a.id));
+      std::string resource = Prefixed("iam:tokens:", a.id);
       bool allowed =
           iam::Authorize(v.state, subjects, resource, action, nullptr).allowed;
       auto t3 = Clock::now();
@@ -360,9 +370,9 @@ struct Request {
   // last_used_at as the server records it (api/service.cc Authenticate).
   void TouchUsage(const View::Authenticated& a, iam::Micros now) const {
     if (a.usage_mark != nullptr) {
-      usage.Touch(a.token->id, now, a.usage_mark);
+      usage.Touch(a.id, now, a.usage_mark);
     } else {
-      usage.Touch(a.token->id, now);
+      usage.Touch(a.id, now);
     }
   }
 };

@@ -252,6 +252,49 @@ TEST_CASE("projections: the usage mark of a digest index entry") {
   CHECK(auth_id("d2") == "");
 }
 
+TEST_CASE("projections: authentication reads the digest index entry") {
+  Projections p;
+  Feed feed(p);
+  const std::string long_id(DigestIndex::kInlineId + 1, 'l');
+  const std::string short_id(DigestIndex::kInlineId, 's');
+  // A 32-byte digest, as outside tests, and a shorter one.
+  const std::string d32(32, 'k');
+  feed.Must(Tok(short_id, d32));
+  feed.Must(Tok(long_id, "d-long"));
+  feed.Must(Tok("t", "d-t"));
+  auto auth = [&](const std::string& digest, Micros now) {
+    return p.Read([&](const View& v) -> std::string {
+      const View::Authenticated a = v.Authenticate(digest, now);
+      if (a.token == nullptr) return "-";
+      CHECK(a.id == a.token->id);
+      CHECK(a.token == v.UsableTokenByDigest(digest, now));
+      return std::string(a.id);
+    });
+  };
+  CHECK(auth(d32, 0) == short_id);
+  CHECK(auth("d-long", 0) == long_id);
+  CHECK(auth("d-t", 0) == "t");
+  // The entry follows the token's status and expiry.
+  feed.Must(TokenStatusToggled{"t", false});
+  CHECK(auth("d-t", 0) == "-");
+  feed.Must(TokenStatusToggled{"t", true});
+  CHECK(auth("d-t", 0) == "t");
+  feed.Must(TokenExpirySet{"t", 5000});
+  CHECK(auth("d-t", 4999) == "t");
+  CHECK(auth("d-t", 5000) == "-");
+  feed.Must(TokenExpirySet{"t", 0});
+  CHECK(auth("d-t", 5000) == "t");
+  // A view loaded from a snapshot, or copied, answers the same.
+  Projections q;
+  REQUIRE(q.LoadSnapshot(p.EncodeSnapshot()).ok());
+  CHECK(q.Read([&](const View& v) {
+    return std::string(v.Authenticate(d32, 0).id);
+  }) == short_id);
+  const View copy = Snapshot(p);
+  CHECK(copy.Authenticate("d-t", 0).id == "t");
+  CHECK(copy.Authenticate("d-long", 0).id == long_id);
+}
+
 TEST_CASE("projections: the history index keeps deleted objects' seqs") {
   Projections p;
   Feed feed(p);
