@@ -13,12 +13,15 @@
 //    50 "team:local:*", 20 "user:*"; statements mix action lists, default
 //    and custom roles, project lists, "*" and DENYs. One request is what the
 //    server does for a token: the value's format check and HMAC
-//    (IsGeneratedTokenValue, TokenDigester::Digest), the wall clock read,
-//    then under one Projections::Read View::Authenticate (the
-//    digest index, expiry and rotation grace) and Authorize({token:<id>},
-//    iam:tokens:<id>, iam:tokens:get, no projects header), and
+//    (IsGeneratedTokenValue, TokenDigester::DigestInto), the wall clock
+//    read, then under one Projections::Read View::Authenticate (one cache
+//    line of the digest index: active, expiry flag, id, usage mark; the
+//    token itself only for an expiry, a long id or a rotation grace),
 //    UsageStore::Touch through the entry's usage mark (last_used_at; memory
-//    only here, the server's flusher writes in the background). Timed with
+//    only here, the server's flusher writes in the background) and
+//    Authorize({token:<id>}, iam:tokens:<id>, iam:tokens:get, no projects
+//    header). The `lookup_step_token_by_id` diagnostic is the id map
+//    (IamState::tokens), which authentication no longer reads. Timed with
 //    steady_clock over S random tokens: one pass timing only whole requests
 //    (`total`), one timing the parts (`check_digest`, `lookup`,
 //    `authorize`), one timing the two steps of the lookup apart (digest
