@@ -85,11 +85,13 @@ bench: build
 
 # The long fault runs (tests/faults; make test runs their short versions):
 # 500 simulated power cuts under 8 writers; every I/O fault point with every
-# variant (once, sticky, ENOSPC); 10,000 byte flips.
+# variant (once, sticky, ENOSPC); 10,000 byte flips; 500 slowloris and 500
+# idle connections against the server's default timeouts (10 s, 30 s).
 soak: build
 	IAM_POWER_CYCLES=500 $(BUILD)/tests/faults_tests -tc='power loss: 8*'
 	IAM_IO_ALL_VARIANTS=1 $(BUILD)/tests/faults_tests -tc='I/O errors*'
 	IAM_FLIPS=5000 $(BUILD)/tests/faults_tests -tc='byte flips*'
+	IAM_ABUSE_SOAK=1 $(BUILD)/tests/integration_tests -tc='abuse: 500 slowloris*'
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

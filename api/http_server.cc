@@ -101,6 +101,13 @@ struct HttpServerImpl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> destroying{false};
   std::atomic<size_t> connections{0};
+  // HttpServerStats (the open count is `connections`).
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> refused_over_cap{0};
+  std::atomic<uint64_t> closed_header_timeout{0};
+  std::atomic<uint64_t> closed_body_timeout{0};
+  std::atomic<uint64_t> closed_idle_timeout{0};
+  std::atomic<uint64_t> closed_write_timeout{0};
   std::mutex mu;
   uint64_t next_session_id = 0;                                      // guarded
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> sessions;  // guarded
@@ -227,6 +234,9 @@ class Session final : public HttpServerImpl::Connection,
       Lowest().expires_after(Limits().header_timeout);
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](error_code ec) {
+                                if (ec == beast::error::timeout) {
+                                  self->server_->closed_header_timeout++;
+                                }
                                 if (ec) return self->Close();
                                 self->ReadRequest();
                               });
@@ -274,15 +284,29 @@ class Session final : public HttpServerImpl::Connection,
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(Limits().header_bytes));
     parser_->body_limit(Limits().body_bytes);
+    header_deadline_set_ = false;
     if (buffer_.size() > 0) return ParseBuffered();
-    // Wait for the first byte: the idle timeout between requests, the
-    // header timeout on a fresh connection.
-    Lowest().expires_after(first_ ? Limits().header_timeout
-                                  : Limits().idle_timeout);
+    // Wait for the first byte: the idle timeout between requests; on a
+    // fresh connection the header timeout, which then runs on until the
+    // header is complete (a slow first request gets header_timeout from
+    // the accept in all, not from its first byte).
+    if (first_) {
+      Lowest().expires_after(Limits().header_timeout);
+      header_deadline_set_ = true;
+    } else {
+      Lowest().expires_after(Limits().idle_timeout);
+    }
     stream_.async_read_some(
         buffer_.prepare(4096),
         [self = this->shared_from_this()](error_code ec, size_t n) {
-          if (ec) return self->Close();  // idle timeout, EOF, reset: quiet
+          if (ec == beast::error::timeout) {
+            if (self->first_) {
+              self->server_->closed_header_timeout++;
+            } else {
+              self->server_->closed_idle_timeout++;
+            }
+          }
+          if (ec) return self->Close();  // timeout, EOF, reset: quiet
           self->buffer_.commit(n);
           self->ParseBuffered();
         });
@@ -302,8 +326,13 @@ class Session final : public HttpServerImpl::Connection,
     OnHeader(ec);
   }
 
+  // The header deadline starts once per request: at the accept for the
+  // first one, at the first byte for later ones (after the idle wait).
   void ReadHeader() {
-    Lowest().expires_after(Limits().header_timeout);
+    if (!header_deadline_set_) {
+      Lowest().expires_after(Limits().header_timeout);
+      header_deadline_set_ = true;
+    }
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](
                                 error_code ec, size_t) { self->OnHeader(ec); });
@@ -399,6 +428,10 @@ class Session final : public HttpServerImpl::Connection,
   }
 
   void OnReadError(error_code ec, bool in_body) {
+    if (ec == beast::error::timeout) {
+      (in_body ? server_->closed_body_timeout : server_->closed_header_timeout)
+          .fetch_add(1);
+    }
     if (ec == http::error::header_limit ||
         (ec == http::error::buffer_overflow && !in_body)) {
       return SendError(
@@ -619,6 +652,7 @@ class Session final : public HttpServerImpl::Connection,
     }
     // The body may hold a token value: released, never kept for reuse.
     std::string().swap(body_);
+    if (ec == beast::error::timeout) server_->closed_write_timeout++;
     if (ec) return Close();
     if (close_after_write_) return GracefulClose();
     first_ = false;
@@ -685,7 +719,8 @@ class Session final : public HttpServerImpl::Connection,
   std::array<char, 4096> scratch_{};
   uint64_t id_ = 0;
   State state_ = State::kReading;
-  bool first_ = true;  // no request served yet
+  bool first_ = true;                 // no request served yet
+  bool header_deadline_set_ = false;  // for the request being read
   bool keep_alive_ = true;
   bool is_head_ = false;
   bool close_after_response_ = false;
@@ -731,10 +766,12 @@ StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(
 void HttpServerImpl::OnAccepted(unix_proto::socket socket) {
   error_code ec;
   if (stopping.load() || connections.load() >= options.limits.max_connections) {
+    if (!stopping.load()) refused_over_cap++;
     socket.close(ec);
     return;
   }
   connections.fetch_add(1);
+  accepted++;
   std::make_shared<Session<UnixStream>>(this, UnixStream(std::move(socket)),
                                         "unix")
       ->Start();
@@ -743,10 +780,12 @@ void HttpServerImpl::OnAccepted(unix_proto::socket socket) {
 void HttpServerImpl::OnAccepted(tcp::socket socket) {
   error_code ec;
   if (stopping.load() || connections.load() >= options.limits.max_connections) {
+    if (!stopping.load()) refused_over_cap++;
     socket.close(ec);
     return;
   }
   connections.fetch_add(1);
+  accepted++;
   socket.set_option(tcp::no_delay(true), ec);
   std::string remote;
   auto endpoint = socket.remote_endpoint(ec);
@@ -963,6 +1002,51 @@ uint16_t HttpServer::port() const { return impl_->port.load(); }
 
 size_t HttpServer::active_connections() const {
   return impl_->connections.load();
+}
+
+HttpServerStats HttpServer::stats() const {
+  const HttpServerImpl& s = *impl_;
+  HttpServerStats out;
+  out.open = s.connections.load();
+  out.accepted = s.accepted.load();
+  out.refused_over_cap = s.refused_over_cap.load();
+  out.closed_header_timeout = s.closed_header_timeout.load();
+  out.closed_body_timeout = s.closed_body_timeout.load();
+  out.closed_idle_timeout = s.closed_idle_timeout.load();
+  out.closed_write_timeout = s.closed_write_timeout.load();
+  return out;
+}
+
+void AppendMetrics(const HttpServerStats& s, std::string* out) {
+  out->append(
+      "# HELP iamledger_http_connections Open connections.\n"
+      "# TYPE iamledger_http_connections gauge\n"
+      "iamledger_http_connections ");
+  out->append(std::to_string(s.open)).append("\n");
+  out->append(
+      "# HELP iamledger_http_connections_accepted_total Connections "
+      "accepted.\n"
+      "# TYPE iamledger_http_connections_accepted_total counter\n"
+      "iamledger_http_connections_accepted_total ");
+  out->append(std::to_string(s.accepted)).append("\n");
+  out->append(
+      "# HELP iamledger_http_connections_closed_total Connections closed by "
+      "the server, by reason: a timeout (header, body, idle, write) or the "
+      "connection cap (closed at once).\n"
+      "# TYPE iamledger_http_connections_closed_total counter\n");
+  const std::pair<const char*, uint64_t> reasons[] = {
+      {"header_timeout", s.closed_header_timeout},
+      {"body_timeout", s.closed_body_timeout},
+      {"idle_timeout", s.closed_idle_timeout},
+      {"write_timeout", s.closed_write_timeout},
+      {"connection_cap", s.refused_over_cap}};
+  for (const auto& [reason, n] : reasons) {
+    out->append("iamledger_http_connections_closed_total{reason=\"")
+        .append(reason)
+        .append("\"} ")
+        .append(std::to_string(n))
+        .append("\n");
+  }
 }
 
 }  // namespace iam::api

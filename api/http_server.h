@@ -8,10 +8,13 @@
 //    strand per connection;
 //  - limits: request header 8 KiB (431) and 100 fields (431), body 64 KiB
 //    (413, checked against Content-Length before the body is read), header
-//    timeout 10 s from the first byte and body timeout 10 s (the connection
-//    is closed: Beast closes the socket when a timer fires, so no 408), 30 s
-//    idle between requests, connection cap (beyond it a new connection is
-//    closed at once), optional requests-per-connection cap;
+//    timeout 10 s (for the first request from the accept, for later ones
+//    from their first byte; one deadline for the whole header, however
+//    slowly it trickles in) and body timeout 10 s (the connection is closed:
+//    Beast closes the socket when a timer fires, so no 408), 30 s idle
+//    between requests, connection cap (beyond it a new connection is closed
+//    at once), optional requests-per-connection cap; stats() counts the
+//    connections each timer and the cap closed;
 //  - refused with 400 and closed: anything Beast's parser refuses (CR/LF/NUL
 //    in a field, bad chunking, conflicting Content-Length, Content-Length
 //    with Transfer-Encoding, ...), a repeated Content-Length even with equal
@@ -80,6 +83,24 @@ struct HttpServerOptions {
   HttpLimits limits;
 };
 
+// Connection counters since Listen() (for /metrics): a connection closed by
+// a timeout counts once, under the timer that fired; connections the client
+// or a response closes are not counted as closed.
+struct HttpServerStats {
+  uint64_t open = 0;              // now (TCP and unix)
+  uint64_t accepted = 0;          // served (refused ones excluded)
+  uint64_t refused_over_cap = 0;  // closed at once: max_connections reached
+  // Header timeout includes a fresh connection that sent nothing and a TLS
+  // handshake that did not finish in time.
+  uint64_t closed_header_timeout = 0;
+  uint64_t closed_body_timeout = 0;
+  uint64_t closed_idle_timeout = 0;  // keep-alive, between requests
+  uint64_t closed_write_timeout = 0;
+};
+
+// The counters as Prometheus text (iamledger_http_connections*).
+void AppendMetrics(const HttpServerStats& stats, std::string* out);
+
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, Handler handler);
@@ -111,6 +132,8 @@ class HttpServer {
   uint16_t port() const;
   // Open connections right now (TCP and unix).
   size_t active_connections() const;
+  // Thread-safe.
+  HttpServerStats stats() const;
 
  private:
   std::unique_ptr<HttpServerImpl> impl_;

@@ -274,6 +274,7 @@ struct Service::Impl {
         options(options),
         lifecycle(store, projections, &digester, options.lifecycle,
                   options.clock),
+        auth_limiter(options.auth_limit, options.clock),
         audit(store, options.audit, options.clock) {
     feed_thread = std::thread([this] { FeedLoop(); });
     // Cluster mode: deletes and rotations made through other nodes drop
@@ -427,9 +428,18 @@ struct Service::Impl {
       if (!s.ok()) return Fail(ctx, s);
     }
 
-    // 4. Authentication.
+    // 4. Authentication, limited per client address on failures
+    // (api/auth_limiter.h): a limited address is not even looked up.
+    if (auto d = auth_limiter.Admit(ctx->req.remote); !d.allowed) {
+      return TooManyFailures(ctx, d);
+    }
     auto subject = Authenticate(ctx->req);
-    if (!subject.ok()) return Fail(ctx, subject.status());
+    if (!subject.ok()) {
+      if (auto d = auth_limiter.Failed(ctx->req.remote); !d.allowed) {
+        return TooManyFailures(ctx, d);
+      }
+      return Fail(ctx, subject.status());
+    }
     ctx->subject = std::move(*subject);
     ctx->caller.subjects = {ctx->subject};
 
@@ -491,6 +501,17 @@ struct Service::Impl {
       }
       backups_running--;
     }).detach();
+  }
+
+  // 429 for an address past the failed-authentication limit.
+  void TooManyFailures(const CtxPtr& ctx, const RateLimiter::Decision& d) {
+    HttpResponse r = ErrorResponse(
+        ResourceExhaustedError(
+            "too many failed authentications from this address; retry in " +
+            std::to_string(d.retry_after_seconds) + " seconds"),
+        ctx->neg.pretty);
+    r.headers.emplace("Retry-After", std::to_string(d.retry_after_seconds));
+    Finish(ctx, std::move(r));
   }
 
   // POST /tokens:revoke: no authentication (holding the value is the
@@ -1291,6 +1312,8 @@ struct Service::Impl {
           double(sizes[3]));
     gauge("iamledger_ready", "1 once projections caught up.",
           owner->ready_ ? 1 : 0);
+    auth_limiter.AppendMetrics(&out);
+    if (extra_metrics) extra_metrics(&out);
     HttpResponse r;
     r.status = 200;
     r.headers.emplace("Content-Type", "text/plain; version=0.0.4");
@@ -1305,6 +1328,8 @@ struct Service::Impl {
   eventstore::TokenDigester digester;
   ServiceOptions options;
   Lifecycle lifecycle;
+  AuthFailureLimiter auth_limiter;
+  std::function<void(std::string*)> extra_metrics;  // set before serving
   Metrics metrics;
   WrappedKeyCache wrapped_keys;
   TokenBodyCache token_bodies;  // GET token bodies by version
@@ -1331,5 +1356,9 @@ void Service::Handle(HttpRequest request, Responder respond) {
 }
 
 void Service::Shutdown() { impl_->Shutdown(); }
+
+void Service::SetExtraMetrics(std::function<void(std::string*)> append) {
+  impl_->extra_metrics = std::move(append);
+}
 
 }  // namespace iam::api

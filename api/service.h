@@ -13,9 +13,11 @@
 #define IAMLEDGER_API_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "api/auth_limiter.h"
 #include "api/cluster_front.h"
 #include "api/http_types.h"
 #include "api/lifecycle.h"
@@ -44,6 +46,8 @@ struct ServiceOptions {
   // rotation and rate limits read (null = the system clock).
   LifecycleOptions lifecycle;
   const Clock* clock = nullptr;
+  // Failed authentications per client address (api/auth_limiter.h).
+  AuthLimitOptions auth_limit;
   // The audit queries' point-in-time snapshots (api/audit.h).
   projections::PointInTimeOptions audit;
   // Cluster mode (DESIGN.md §10); both null on a single node. The front
@@ -77,6 +81,11 @@ class Service {
   // Stops long-polls (they answer with what they have). Call before the
   // store closes.
   void Shutdown();
+
+  // Appends more Prometheus text to every /metrics answer (e.g. the HTTP
+  // server's connection counters); called on an I/O thread, must not block.
+  // Set before the first request: not synchronized with Handle.
+  void SetExtraMetrics(std::function<void(std::string*)> append);
 
  private:
   struct Impl;

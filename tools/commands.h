@@ -19,7 +19,17 @@ struct ServeFlags {
   int threads = 1;
   bool show_once = false;
   std::string revoke_rate_limit = "60/h";  // per client address
-  std::string max_token_lifetime;          // "" = none; "90d", "12h", ...
+  // Failed authentications per client address, past it 429 (N/s, N/m, ...).
+  std::string auth_failure_rate_limit = "100/m";
+  // Client addresses each rate limiter tracks at most.
+  uint64_t rate_limit_addresses = 65536;
+  // HTTP limits (api/http_server.h): durations as 10s, 2m, ...
+  std::string header_timeout = "10s";
+  std::string body_timeout = "10s";
+  std::string idle_timeout = "30s";
+  std::string write_timeout = "10s";
+  uint64_t max_connections = 10000;
+  std::string max_token_lifetime;  // "" = none; "90d", "12h", ...
   // Audit queries: a point-in-time snapshot every N events (api/audit.h).
   uint64_t audit_snapshot_every = 10000;
   // Cluster mode (DESIGN.md §10; README "Running a cluster"): empty etcd =

@@ -45,6 +45,40 @@ int main(int argc, char** argv) {
                    "POST /tokens:revoke requests per client address: N/s, "
                    "N/m, N/h or N/d; 0 = unlimited")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--auth-failure-rate-limit", serve.auth_failure_rate_limit,
+                   "Failed authentications per client address before 429 "
+                   "with Retry-After: N/s, N/m, N/h or N/d; 0 = unlimited")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--rate-limit-addresses", serve.rate_limit_addresses,
+                   "Client addresses each rate limiter keeps in memory at "
+                   "most")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{16}, uint64_t{100'000'000}));
+  serve_cmd
+      ->add_option("--header-timeout", serve.header_timeout,
+                   "Time to receive a request header (the first one: from "
+                   "the accept), then the connection is closed")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--body-timeout", serve.body_timeout,
+                   "Time to receive a request body")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--idle-timeout", serve.idle_timeout,
+                   "Keep-alive: time between two requests on a connection")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--write-timeout", serve.write_timeout,
+                   "Time to write one response to a slow reader")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "Open connections at most; past it a new connection is "
+                   "closed at once (lowered to fit the open-file limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
   serve_cmd->add_option(
       "--max-token-lifetime", serve.max_token_lifetime,
       "Longest token lifetime (90d, 12h, 30m, 45s): tokens created without "

@@ -1,9 +1,12 @@
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "api/cluster_front.h"
 #include "api/forward.h"
@@ -15,6 +18,39 @@
 #include "tools/commands.h"
 
 namespace iam::tools {
+namespace {
+
+// File descriptors kept for everything but client connections (the log,
+// its SST files, the admin socket, listeners, etcd/peer clients).
+constexpr uint64_t kReservedFds = 512;
+
+// Raises the soft open-file limit to the hard one, and lowers `wanted`
+// connections so that they fit in it beside kReservedFds: past the cap a
+// connection is closed at once, rather than accept() failing with EMFILE
+// and the store unable to open a file.
+size_t FitConnectionsToFileLimit(uint64_t wanted) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return wanted;
+  const uint64_t room = rl.rlim_cur > kReservedFds * 2
+                            ? rl.rlim_cur - kReservedFds
+                            : rl.rlim_cur / 2;
+  if (wanted <= room) return wanted;
+  std::fprintf(stderr,
+               "iamledger: --max-connections %llu lowered to %llu to fit the "
+               "open-file limit (%llu)\n",
+               static_cast<unsigned long long>(wanted),
+               static_cast<unsigned long long>(room),
+               static_cast<unsigned long long>(rl.rlim_cur));
+  return room;
+}
+
+}  // namespace
 
 int RunServe(const ServeFlags& flags) {
   // Signals are taken by one thread with sigwait, so block them everywhere
@@ -31,6 +67,31 @@ int RunServe(const ServeFlags& flags) {
                  revoke_limit.status().message().c_str());
     return 2;
   }
+  auto auth_limit = api::ParseRateLimit(flags.auth_failure_rate_limit);
+  if (!auth_limit.ok()) {
+    std::fprintf(stderr, "iamledger: --auth-failure-rate-limit: %s\n",
+                 auth_limit.status().message().c_str());
+    return 2;
+  }
+  api::HttpLimits limits;
+  const std::pair<const char*, const std::string*> durations[] = {
+      {"--header-timeout", &flags.header_timeout},
+      {"--body-timeout", &flags.body_timeout},
+      {"--idle-timeout", &flags.idle_timeout},
+      {"--write-timeout", &flags.write_timeout}};
+  std::chrono::milliseconds* targets[] = {
+      &limits.header_timeout, &limits.body_timeout, &limits.idle_timeout,
+      &limits.write_timeout};
+  for (size_t i = 0; i < std::size(durations); ++i) {
+    auto d = ParseDuration(*durations[i].second);
+    if (!d.ok()) {
+      std::fprintf(stderr, "iamledger: %s: %s\n", durations[i].first,
+                   d.status().message().c_str());
+      return 2;
+    }
+    *targets[i] = std::chrono::milliseconds(*d / 1000);
+  }
+  limits.max_connections = FitConnectionsToFileLimit(flags.max_connections);
   Micros max_lifetime = 0;
   if (!flags.max_token_lifetime.empty()) {
     auto d = ParseDuration(flags.max_token_lifetime);
@@ -90,6 +151,8 @@ int RunServe(const ServeFlags& flags) {
   so.token_values =
       flags.show_once ? api::TokenValues::kShowOnce : api::TokenValues::kReveal;
   so.lifecycle.revoke_limit = *revoke_limit;
+  so.auth_limit.limit = *auth_limit;
+  so.auth_limit.max_addresses = flags.rate_limit_addresses;
   so.lifecycle.max_token_lifetime = max_lifetime;
   so.audit.snapshot_every = flags.audit_snapshot_every;
   api::Service service((*ledger)->store(), (*ledger)->projections(),
@@ -100,10 +163,13 @@ int RunServe(const ServeFlags& flags) {
   ho.threads = flags.threads;
   ho.tls_cert_file = flags.tls_cert;
   ho.tls_key_file = flags.tls_key;
+  ho.limits = limits;
   api::HttpServer server(
       ho, [&service](api::HttpRequest r, api::Responder respond) {
         service.Handle(std::move(r), std::move(respond));
       });
+  service.SetExtraMetrics(
+      [&server](std::string* out) { api::AppendMetrics(server.stats(), out); });
   if (Status s = server.Listen(); !s.ok()) {
     std::fprintf(stderr, "iamledger: cannot listen on %s: %s\n",
                  flags.listen.c_str(), s.message().c_str());
