@@ -43,9 +43,13 @@ StatusOr<std::unique_ptr<Node>> Node::Open(const std::string& root,
   if (fs) lo.storage_env = std::make_shared<eventstore::StorageEnv>(fs);
   lo.sync_writes = sync_writes;
   IAM_ASSIGN_OR_RETURN(node->ledger_, api::Ledger::Open(lo));
-  node->service_ = std::make_unique<api::Service>(
-      node->ledger_->store(), node->ledger_->projections(),
-      node->ledger_->keys(), api::ServiceOptions{});
+  // The checks send every revoked value from one address and need its 401:
+  // no failed-authentication limit (a 429 would say nothing about it).
+  api::ServiceOptions so;
+  so.auth_limit.limit.limit = 0;
+  node->service_ = std::make_unique<api::Service>(node->ledger_->store(),
+                                                  node->ledger_->projections(),
+                                                  node->ledger_->keys(), so);
   node->service_->SetReady(true);
   return node;
 }
