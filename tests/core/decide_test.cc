@@ -1443,7 +1443,11 @@ TEST_CASE("decide: Decide dispatches every command") {
       {RotateToken{"t", 60, 1, "d2", "s2"}, "TokenRotated"},
   };
   CHECK(cases.size() == std::variant_size_v<Command>);
-  for (const auto& [cmd, type] : cases) {
+  for (const auto& entry : cases) {
+    // Not a structured binding: clang 14 cannot capture one (CAPTURE's
+    // lambda), and build-asan is clang.
+    const Command& cmd = entry.first;
+    const std::string& type = entry.second;
     CAPTURE(type);
     auto d = Decide(cmd, state, Admin());
     REQUIRE_MESSAGE(d.ok(), d.status().ToString());

@@ -405,7 +405,9 @@ TEST_CASE("canonical encoding: any change changes the bytes") {
          s.policies["pol"].members = {"token:t1t", "oken:*"};
        }},
   };
-  for (const auto& [name, mutate] : mutations) {
+  for (const auto& entry : mutations) {
+    const auto& name = entry.first;  // not a binding: CAPTURE (clang 14)
+    const auto& mutate = entry.second;
     CAPTURE(name);
     IamState changed = base;
     mutate(changed);

@@ -6,7 +6,7 @@
 
 namespace iam::fuzz {
 
-MemoryLedger::MemoryLedger() {
+MemoryLedger::MemoryLedger(api::ServiceOptions options) {
   keys = eventstore::DeriveMasterKeys(std::string(32, 'f'));
   eventstore::StoreOptions so;
   so.apply_sink = &projections;
@@ -16,8 +16,8 @@ MemoryLedger::MemoryLedger() {
   init.meta = {"system", "init", ""};
   init.events = FactoryDefaultEvents("fuzz-ledger");
   if (!store->Append(std::move(init)).ok()) std::abort();
-  service = std::make_unique<api::Service>(store.get(), &projections, keys,
-                                           api::ServiceOptions{});
+  service =
+      std::make_unique<api::Service>(store.get(), &projections, keys, options);
   service->SetReady(true);
 }
 

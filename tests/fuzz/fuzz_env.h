@@ -15,7 +15,7 @@ namespace iam::fuzz {
 
 struct MemoryLedger {
   // Opens a fresh log with the factory defaults applied.
-  MemoryLedger();
+  explicit MemoryLedger(api::ServiceOptions options = {});
   ~MemoryLedger();
   projections::Projections projections;
   eventstore::MasterKeys keys;

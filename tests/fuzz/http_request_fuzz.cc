@@ -1,9 +1,18 @@
 // F1: raw bytes through Beast's request parser (the server's limits), the
 // router, authentication, the handlers and the store, without sockets: up
-// to 4 pipelined requests per input on a fresh in-memory ledger. The first
-// byte picks the peer: odd = the admin socket (so writes get past
-// authentication), even = a TCP client. Every request must be answered
-// exactly once with a status in 100..599, within the service's contract.
+// to 4 pipelined requests per input on an in-memory ledger in its factory
+// state. The first byte picks the peer: odd = the admin socket (so writes
+// get past authentication), even = a TCP client. Every request must be
+// answered exactly once with a status in 100..599, within the service's
+// contract.
+//
+// The ledger is built once and kept while inputs leave its log as it was
+// (most inputs: malformed, refused or reads); one that appended an event or
+// had to stop the service gets a fresh ledger for the next input, so every
+// input starts from the same log. What a kept ledger carries over besides
+// the log is counters (/metrics) and read caches, which do not decide
+// anything; the failed-authentication limiter, which would, is off here
+// (its own tests: tests/api/auth_limiter_test.cc).
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -21,7 +30,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string remote = (data[0] & 1) ? "unix" : "127.0.0.1";
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  iam::fuzz::MemoryLedger ledger;
+  // Never destroyed at exit: OpenSSL's own exit handler runs first, and
+  // the store's Close() signs a checkpoint (reachable from here, so not a
+  // leak for LeakSanitizer).
+  static iam::fuzz::MemoryLedger* kept = nullptr;
+  static uint64_t fresh_seq = 0;
+  if (kept == nullptr || kept->store->LastSeq() != fresh_seq) {
+    delete kept;  // before the new one: one feed thread at a time
+    iam::api::ServiceOptions options;
+    options.auth_limit.limit.limit = 0;
+    kept = new iam::fuzz::MemoryLedger(options);
+    fresh_seq = kept->store->LastSeq();
+  }
+  iam::fuzz::MemoryLedger& ledger = *kept;
   for (int n = 0; n < 4 && !in.empty(); ++n) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(8 * 1024);  // api::ServerLimits defaults
@@ -59,7 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::future_status::ready) {
       ledger.service->Shutdown();
       if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
-        std::abort();  // a request that is never answered
+        std::abort();            // a request that is never answered
+      fresh_seq = ~uint64_t{0};  // stopped: the next input gets a fresh one
     }
     const int status = done.get();
     if (status < 100 || status > 599) std::abort();

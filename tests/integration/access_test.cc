@@ -408,7 +408,10 @@ TEST_CASE("authorization - custom policies roles and deny overrides allow") {
           .status == 200);
   Response carol_list = carol.Get(kTokens);
   REQUIRE(carol_list.status == 200);
-  for (const auto& t : carol_list.JsonBody()["tokens"]) {
+  // The body outlives the loop: JsonBody() is a temporary, and a range-for
+  // over its member would read freed memory (ASan found it).
+  const Json carol_body = carol_list.JsonBody();
+  for (const auto& t : carol_body["tokens"]) {
     CAPTURE(t);
     CHECK(t["projects"] != Json{"p1"});
   }

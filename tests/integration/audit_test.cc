@@ -73,7 +73,9 @@ TEST_CASE("audit - iam:audit:read on iam:audit guards every route") {
       {"GET", std::string(kAudit) + "/who?action=iam:tokens:get&resource=x"},
       {"GET", std::string(kAudit) + "/diff"},
       {"POST", std::string(kAudit) + "/what-if"}};
-  for (const auto& [method, target] : routes) {
+  for (const auto& route : routes) {
+    const std::string& method = route.first;  // CAPTURE: no binding (clang 14)
+    const std::string& target = route.second;
     CAPTURE(target);
     const std::string body = method == "POST" ? kWhatIf : "";
     CHECK_ERR(env.admin.WithToken(plain).Call(method, target, body), 403, 7,

@@ -405,7 +405,11 @@ void CheckLog(Feed* feed) {
   std::map<std::string, std::set<std::string>> deleted_in_group;
   std::map<std::string, std::set<std::string>> removed_in_group;
   auto close_group = [&]() {
-    for (const auto& [id, before] : deleted_in_group) {
+    for (const auto& deleted : deleted_in_group) {
+      // No structured bindings where CHECK_MESSAGE (a lambda) names them:
+      // clang 14 (build-asan) cannot capture one.
+      const std::string& id = deleted.first;
+      const std::set<std::string>& before = deleted.second;
       std::set<std::string> still;
       for (const auto& [pid, members] : feed->policies)
         if (members.count("token:" + id)) still.insert(pid);
@@ -652,7 +656,9 @@ void CheckState(Client* c, const Feed& feed, Models* models,
   REQUIRE(policies_j.contains("policies"));
   for (const auto& p : policies_j["policies"])
     served[p.value("id", "")] = MemberSet(p["members"]);
-  for (const auto& [pid, members] : served) {
+  for (const auto& entry : served) {
+    const std::string& pid = entry.first;
+    const std::set<std::string>& members = entry.second;
     auto it = feed.policies.find(pid);
     CHECK_MESSAGE(it != feed.policies.end(), "served policy ", pid,
                   " is not in the log");
@@ -668,7 +674,9 @@ void CheckState(Client* c, const Feed& feed, Models* models,
     for (const auto& m : members)
       if (m.starts_with("token:")) member_of[m.substr(6)].insert(pid);
 
-  for (auto& [id, m] : *models) {
+  for (auto& entry : *models) {
+    const std::string& id = entry.first;
+    auto& m = entry.second;
     // Tokens untouched since the last check are judged by the lists; the
     // others also by GET /tokens/{id} and their history.
     const bool touched = m.trail.size() > m.checked;
