@@ -57,10 +57,12 @@ HttpResponse SingleNodeReadyz(bool ready, uint64_t applied_seq) {
 }
 
 struct ClusterFront::Impl {
-  Impl(eventstore::Cluster* c, eventstore::EventStore* s, std::string key,
-       std::string node, ClusterFrontOptions o)
+  Impl(eventstore::Cluster* c, eventstore::EventStore* s,
+       const projections::Projections* p, std::string key, std::string node,
+       ClusterFrontOptions o)
       : cluster(c),
         store(s),
+        projections(p),
         options(o),
         signer(key, node),
         forwarder(
@@ -92,7 +94,7 @@ struct ClusterFront::Impl {
   // `timeout` (or when stopping). Never blocks the caller.
   void WhenApplied(uint64_t seq, milliseconds timeout,
                    std::function<void(bool)> done) {
-    if (store->LastSeq() >= seq) return done(true);
+    if (Applied() >= seq) return done(true);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!stopping) {
@@ -113,7 +115,14 @@ struct ClusterFront::Impl {
       uint64_t lowest = UINT64_MAX;
       for (const auto& w : waiters) lowest = std::min(lowest, w.seq);
       lock.unlock();
-      const uint64_t last = store->WaitForEvents(lowest - 1, milliseconds(20));
+      // Woken by the store once its writer applied new events.
+      store->WaitForEvents(lowest - 1, milliseconds(5));
+      uint64_t last = Applied();
+      if (last < lowest && store->LastSeq() >= lowest) {
+        // Published, not yet applied (a moment): do not spin on it.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        last = Applied();
+      }
       lock.lock();
       const auto now = SteadyClock::now();
       std::vector<std::pair<std::function<void(bool)>, bool>> ready;
@@ -135,7 +144,7 @@ struct ClusterFront::Impl {
     std::vector<Waiter> rest;
     rest.swap(waiters);
     lock.unlock();
-    for (auto& w : rest) w.done(store->LastSeq() >= w.seq);
+    for (auto& w : rest) w.done(Applied() >= w.seq);
   }
 
   struct Waiter {
@@ -144,8 +153,11 @@ struct ClusterFront::Impl {
     std::function<void(bool)> done;
   };
 
+  uint64_t Applied() const { return projections->last_seq(); }
+
   eventstore::Cluster* const cluster;
   eventstore::EventStore* const store;
+  const projections::Projections* const projections;
   const ClusterFrontOptions options;
   const ForwardSigner signer;
   Forwarder forwarder;
@@ -159,10 +171,12 @@ struct ClusterFront::Impl {
 
 ClusterFront::ClusterFront(eventstore::Cluster* cluster,
                            eventstore::EventStore* store,
+                           const projections::Projections* projections,
                            std::string forward_key, std::string node_name,
                            ClusterFrontOptions options)
-    : impl_(std::make_unique<Impl>(cluster, store, std::move(forward_key),
-                                   std::move(node_name), options)) {}
+    : impl_(std::make_unique<Impl>(cluster, store, projections,
+                                   std::move(forward_key), std::move(node_name),
+                                   options)) {}
 
 ClusterFront::~ClusterFront() = default;
 
@@ -239,8 +253,8 @@ void ClusterFront::Admit(HttpRequest* request, bool is_write,
         *seq, d.options.min_seq_wait, [&d, seq = *seq, next](bool ok) {
           if (ok) return next(OkStatus());
           next(UnavailableError("this node has applied seq " +
-                                std::to_string(d.store->LastSeq()) +
-                                ", not yet " + std::to_string(seq) +
+                                std::to_string(d.Applied()) + ", not yet " +
+                                std::to_string(seq) +
                                 " (X-Iam-Min-Seq); retry, or ask another "
                                 "node"));
         });

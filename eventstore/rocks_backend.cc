@@ -20,10 +20,15 @@ namespace {
 
 class RocksBackend final : public LogBackend {
  public:
+  // `sync_commits`: false in cluster mode, where etcd (a quorum's fsync)
+  // is the commit point; meta writes (checkpoints, snapshots) stay synced,
+  // and a synced write makes every earlier WAL record durable with it, so a
+  // checkpoint never covers events a crash of the machine could lose.
   static StatusOr<std::unique_ptr<RocksBackend>> Open(
-      const std::string& dir, const StoreOptions& options) {
+      const std::string& dir, const StoreOptions& options, bool sync_commits) {
     auto backend = std::unique_ptr<RocksBackend>(
-        new RocksBackend(dir, options.storage_env, options.sync_writes));
+        new RocksBackend(dir, options.storage_env, options.sync_writes,
+                         sync_commits && options.sync_writes));
     IAM_RETURN_IF_ERROR(backend->Init());
     return backend;
   }
@@ -49,7 +54,7 @@ class RocksBackend final : public LogBackend {
     for (const auto& [k, v] : batch.key_puts) wb.Put(db_.keys(), k, v);
     for (const auto& k : batch.key_deletes) wb.Delete(db_.keys(), k);
     rocksdb::WriteOptions wo;
-    wo.sync = sync_writes_;
+    wo.sync = sync_commits_;
     IAM_RETURN_IF_ERROR(Stopped());
     IAM_RETURN_IF_ERROR(Failed(FromRocks(db_.db()->Write(wo, &wb), "write")));
     if (!batch.key_deletes.empty()) ScheduleKeyCompaction();
@@ -120,7 +125,7 @@ class RocksBackend final : public LogBackend {
   StatusOr<std::string> GetKey(std::string_view key) const override {
     return db_.Get(db_.keys(), key);
   }
-  bool CommitWaitsForDisk() const override { return sync_writes_; }
+  bool CommitWaitsForDisk() const override { return sync_commits_; }
   Status PutUsage(
       const std::vector<std::pair<std::string, int64_t>>& records) override {
     rocksdb::WriteBatch batch;
@@ -165,8 +170,11 @@ class RocksBackend final : public LogBackend {
 
  private:
   RocksBackend(std::string dir, std::shared_ptr<StorageEnv> env,
-               bool sync_writes)
-      : dir_(std::move(dir)), env_(std::move(env)), sync_writes_(sync_writes) {}
+               bool sync_writes, bool sync_commits)
+      : dir_(std::move(dir)),
+        env_(std::move(env)),
+        sync_writes_(sync_writes),
+        sync_commits_(sync_commits) {}
 
   Status Init() {
     IAM_RETURN_IF_ERROR(
@@ -242,6 +250,7 @@ class RocksBackend final : public LogBackend {
   // Declared before db_: the database closes before its env goes.
   const std::shared_ptr<StorageEnv> env_;  // null: the default
   const bool sync_writes_;                 // false only in tests
+  const bool sync_commits_;                // false in cluster mode too
   RocksDb db_;
   std::atomic<bool> write_failed_{false};
   std::mutex compact_mu_;
@@ -255,7 +264,12 @@ class RocksBackend final : public LogBackend {
 
 StatusOr<std::unique_ptr<StoreImpl>> OpenRocksStoreImpl(
     const std::string& dir, StoreOptions options, CommitPoint* commit_point) {
-  IAM_ASSIGN_OR_RETURN(auto backend, RocksBackend::Open(dir, options));
+  // Cluster mode: etcd made the group durable before the local commit (a
+  // local tail lost to a power cut is taken in from etcd again at start).
+  IAM_ASSIGN_OR_RETURN(
+      auto backend,
+      RocksBackend::Open(dir, options,
+                         /*sync_commits=*/commit_point == nullptr));
   return StoreImpl::Open(std::move(backend), std::move(options), commit_point);
 }
 

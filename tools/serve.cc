@@ -141,7 +141,7 @@ int RunServe(const ServeFlags& flags) {
       return 1;
     }
     front = std::make_unique<api::ClusterFront>(
-        (*ledger)->cluster(), (*ledger)->store(),
+        (*ledger)->cluster(), (*ledger)->store(), (*ledger)->projections(),
         api::DeriveForwardKey((*ledger)->keys().checkpoint_key),
         flags.node_name);
   }
