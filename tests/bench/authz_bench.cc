@@ -2,7 +2,7 @@
 // projections.
 //
 //   authz_bench [--tokens N] [--events E] [--samples S] [--dir DIR]
-//               [--only latency|replay]
+//               [--only latency|replay] [--keep-log 1]
 //
 // Defaults: N = E = 1,000,000, S = 200,000, DIR = /tmp/iamledger-authz-bench.
 //
@@ -708,12 +708,17 @@ void RunLatencyPart(uint64_t tokens, size_t samples) {
 }
 
 // 3: replay next to raw iteration, on the same directory.
-void RunReplayPart(const std::string& dir, uint64_t events) {
-  std::filesystem::remove_all(dir);
-  std::filesystem::remove(es::CheckpointFileFor(dir));
-  std::filesystem::create_directories(std::filesystem::path(dir).parent_path());
-  WriteLog(dir, events);
-  Settle(dir);
+void RunReplayPart(const std::string& dir, uint64_t events, bool keep_log) {
+  const bool reuse = keep_log && std::filesystem::exists(
+                                     std::filesystem::path(dir) / "CURRENT");
+  if (!reuse) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove(es::CheckpointFileFor(dir));
+    std::filesystem::create_directories(
+        std::filesystem::path(dir).parent_path());
+    WriteLog(dir, events);
+    Settle(dir);
+  }
   RawScan raw1 = RawIterate(dir);
   const double replay = Replay(dir, events);
   const ReplaySplit split = SplitReplay(dir, events);
@@ -736,6 +741,7 @@ void RunReplayPart(const std::string& dir, uint64_t events) {
               static_cast<unsigned long>(events), split.fold);
   std::printf("RATIO replay_vs_raw_iter %.2f\n", replay / raw);
   std::fflush(stdout);
+  if (keep_log) return;
   std::filesystem::remove_all(dir);
   std::filesystem::remove(es::CheckpointFileFor(dir));
 }
@@ -749,7 +755,8 @@ int main(int argc, char** argv) {
   uint64_t events = 1000000;
   size_t samples = 200000;
   std::string dir = "/tmp/iamledger-authz-bench";
-  std::string only;  // "latency" or "replay": run one part
+  std::string only;       // "latency" or "replay": run one part
+  bool keep_log = false;  // --keep-log 1: keep (and reuse) the replay log
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--tokens"))
       tokens = std::strtoull(argv[i + 1], nullptr, 10);
@@ -761,6 +768,8 @@ int main(int argc, char** argv) {
       dir = argv[i + 1];
     else if (!std::strcmp(argv[i], "--only"))
       only = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--keep-log"))
+      keep_log = std::strcmp(argv[i + 1], "0") != 0;
     else
       Die(std::string("unknown flag ") + argv[i]);
   }
@@ -769,6 +778,6 @@ int main(int argc, char** argv) {
   }
 
   if (only.empty() || only == "latency") RunLatencyPart(tokens, samples);
-  if (only.empty() || only == "replay") RunReplayPart(dir, events);
+  if (only.empty() || only == "replay") RunReplayPart(dir, events, keep_log);
   return 0;
 }
