@@ -1,6 +1,7 @@
 #include "api/router.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -182,6 +183,42 @@ const std::vector<CompiledRoute>& Compiled() {
   return *compiled;
 }
 
+// The longest route template, in segments.
+constexpr size_t kMaxRouteSegments = 8;
+
+// The compiled routes with `n` segments, in table order (so that Allow
+// lists methods as before); empty beyond kMaxRouteSegments.
+const std::vector<const CompiledRoute*>& RoutesWithSegments(size_t n) {
+  static const auto* const by_count = [] {
+    auto* v = new std::vector<std::vector<const CompiledRoute*>>(
+        kMaxRouteSegments + 1);
+    for (const CompiledRoute& r : Compiled()) {
+      if (r.segments.size() > kMaxRouteSegments) std::abort();  // raise it
+      (*v)[r.segments.size()].push_back(&r);
+    }
+    return v;
+  }();
+  return (*by_count)[n <= kMaxRouteSegments ? n : 0];
+}
+
+// `resource_template` with each {name} replaced by the match's parameter of
+// that name ("" when it has none), into *out.
+void ExpandInto(std::string_view resource_template, const RouteMatch& m,
+                std::string* out) {
+  out->clear();
+  size_t i = 0;
+  while (i < resource_template.size()) {
+    const size_t open = resource_template.find('{', i);
+    if (open == std::string_view::npos) break;
+    const size_t close = resource_template.find('}', open);
+    if (close == std::string_view::npos) break;
+    out->append(resource_template.substr(i, open - i));
+    out->append(m.Param(resource_template.substr(open + 1, close - open - 1)));
+    i = close + 1;
+  }
+  out->append(resource_template.substr(i));
+}
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -277,8 +314,10 @@ const RouteInfo* FindRoute(RouteId id) {
 
 const std::string& RouteMatch::Param(std::string_view name) const {
   static const std::string* const kEmpty = new std::string;
-  auto it = params.find(std::string(name));
-  return it == params.end() ? *kEmpty : it->second;
+  for (size_t i = 0; i < num_params; ++i) {
+    if (param_names[i] == name) return param_values[i];
+  }
+  return *kEmpty;
 }
 
 std::optional<std::string> RouteMatch::Query(std::string_view key) const {
@@ -396,63 +435,89 @@ RouteMatch Match(std::string_view method, std::string_view target) {
     m.query = std::move(*q);
   }
 
-  std::vector<std::string> segments;
-  for (std::string_view raw : SplitPath(raw_path)) {
-    for (size_t i = 0; i + 2 < raw.size(); ++i) {
-      if (raw[i] == '%' && raw[i + 1] == '2' &&
-          (raw[i + 2] == 'F' || raw[i + 2] == 'f')) {
-        return BadTarget("encoded '/' inside a path segment");
+  // The decoded segments: views of `target` where nothing was escaped,
+  // else of `decoded` (reserved up front, so views into it stay valid).
+  std::string_view segments[kMaxRouteSegments];
+  size_t num_segments = 0;
+  std::string decoded;
+  if (raw_path.find('%') != std::string_view::npos) {
+    decoded.reserve(raw_path.size());
+  }
+  for (size_t start = 1;;) {
+    size_t slash = raw_path.find('/', start);
+    if (slash == std::string_view::npos) slash = raw_path.size();
+    const std::string_view raw = raw_path.substr(start, slash - start);
+    std::string_view seg = raw;
+    if (raw.find('%') != std::string_view::npos) {
+      for (size_t i = 0; i + 2 < raw.size(); ++i) {
+        if (raw[i] == '%' && raw[i + 1] == '2' &&
+            (raw[i + 2] == 'F' || raw[i + 2] == 'f')) {
+          return BadTarget("encoded '/' inside a path segment");
+        }
       }
+      auto d = PercentDecode(raw, false);
+      if (!d) return BadTarget("bad percent-encoding");
+      if (d->find('\0') != std::string::npos) {
+        return BadTarget("NUL character");
+      }
+      const size_t at = decoded.size();
+      decoded += *d;
+      seg = std::string_view(decoded).substr(at, d->size());
     }
-    auto decoded = PercentDecode(raw, false);
-    if (!decoded) return BadTarget("bad percent-encoding");
-    if (decoded->find('\0') != std::string::npos) {
-      return BadTarget("NUL character");
-    }
-    if (*decoded == "." || *decoded == "..") {
+    if (seg == "." || seg == "..") {
       return BadTarget("'.' and '..' segments are not allowed");
     }
-    if (!IsValidUtf8(*decoded)) return BadTarget("not valid UTF-8");
-    segments.push_back(std::move(*decoded));
+    if (!IsValidUtf8(seg)) return BadTarget("not valid UTF-8");
+    // Longer paths match no route, but every segment is still checked.
+    if (num_segments < kMaxRouteSegments) segments[num_segments] = seg;
+    ++num_segments;
+    if (slash == raw_path.size()) break;
+    start = slash + 1;
   }
-  for (const std::string& s : segments) {
-    m.path += '/';
-    m.path += s;
+  if (num_segments > kMaxRouteSegments) {
+    m.outcome = MatchOutcome::kNotFound;
+    return m;
   }
 
   std::string allow;
-  for (const CompiledRoute& route : Compiled()) {
-    if (route.segments.size() != segments.size()) continue;
-    PathParams params;
+  for (const CompiledRoute* route : RoutesWithSegments(num_segments)) {
+    std::string_view values[RouteMatch::kMaxParams];
+    std::string_view names[RouteMatch::kMaxParams];
+    size_t num_params = 0;
     bool path_matches = true;
-    for (size_t i = 0; i < segments.size(); ++i) {
-      const std::string_view tmpl = route.segments[i];
+    for (size_t i = 0; i < num_segments && path_matches; ++i) {
+      const std::string_view tmpl = route->segments[i];
+      const std::string_view seg = segments[i];
       if (IsParam(tmpl)) {
         const std::string_view suffix = ParamSuffix(tmpl);
-        const std::string_view seg = segments[i];
-        if (seg.size() <= suffix.size() || !seg.ends_with(suffix)) {
+        if (seg.size() <= suffix.size() || !seg.ends_with(suffix) ||
+            num_params == RouteMatch::kMaxParams) {
           path_matches = false;
           break;
         }
-        params[std::string(ParamName(tmpl))] =
-            std::string(seg.substr(0, seg.size() - suffix.size()));
-      } else if (tmpl != segments[i]) {
+        names[num_params] = ParamName(tmpl);
+        values[num_params] = seg.substr(0, seg.size() - suffix.size());
+        ++num_params;
+      } else if (tmpl != seg) {
         path_matches = false;
-        break;
       }
     }
     if (!path_matches) continue;
-    if (route.info->method == method) {
+    if (route->info->method == method) {
       m.outcome = MatchOutcome::kMatched;
-      m.route = route.info;
-      m.resource = ExpandResource(route.info->resource, params);
-      m.action = std::string(route.info->action);
-      m.params = std::move(params);
+      m.route = route->info;
+      m.num_params = num_params;
+      for (size_t i = 0; i < num_params; ++i) {
+        m.param_names[i] = names[i];
+        m.param_values[i].assign(values[i]);
+      }
+      ExpandInto(route->info->resource, m, &m.resource);
+      m.action.assign(route->info->action);
       return m;
     }
-    if (allow.find(route.info->method) == std::string::npos) {
+    if (allow.find(route->info->method) == std::string::npos) {
       if (!allow.empty()) allow += ", ";
-      allow += route.info->method;
+      allow += route->info->method;
     }
   }
   if (!allow.empty()) {

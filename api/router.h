@@ -124,12 +124,18 @@ enum class MatchOutcome {
 };
 
 struct RouteMatch {
+  // Path parameters a route may have (every route has at most one: {id}).
+  static constexpr size_t kMaxParams = 2;
+
   MatchOutcome outcome = MatchOutcome::kNotFound;
   const RouteInfo* route = nullptr;  // set when kMatched
-  PathParams params;
+  // The matched route's path parameters: names from the route table,
+  // decoded values; the first `num_params` entries are set.
+  std::string_view param_names[kMaxParams];
+  std::string param_values[kMaxParams];
+  size_t num_params = 0;
   std::string resource;  // route's resource with {params} expanded
   std::string action;
-  std::string path;  // the decoded path
   QueryParams query;
   Status status;  // kBadTarget: the InvalidArgument to answer with
   // kMethodNotAllowed: the methods the path accepts ("GET, PUT").
@@ -144,7 +150,10 @@ struct RouteMatch {
   bool HasQuery(std::string_view key) const;
 };
 
-// Matches `method` and the raw request `target` ("/path?query").
+// Matches `method` and the raw request `target` ("/path?query"). A path
+// without percent-escapes is matched in place (segments are views of
+// `target`, the table is compared without copying); a matched route costs
+// the strings of its parameter values and its expanded resource.
 RouteMatch Match(std::string_view method, std::string_view target);
 
 // The response for a match that is not kMatched: plain-text 404/405 as

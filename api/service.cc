@@ -15,7 +15,9 @@
 #include "api/audit.h"
 #include "api/body_cache.h"
 #include "api/console.h"
+#include "api/digest_cache.h"
 #include "api/json_codec.h"
+#include "api/metrics.h"
 #include "api/router.h"
 #include "core/authorize.h"
 #include "core/decide.h"
@@ -132,75 +134,6 @@ const std::string& CommandId(const Command& cmd) {
   return std::visit([](const auto& c) -> const std::string& { return c.id; },
                     cmd);
 }
-
-// Counts requests by route and status, and their latency.
-class Metrics {
- public:
-  static constexpr double kBuckets[] = {0.0001, 0.00025, 0.0005, 0.001,
-                                        0.0025, 0.005,   0.01,   0.025,
-                                        0.05,   0.1,     0.25,   1.0};
-  static constexpr size_t kNumBuckets = std::size(kBuckets);
-
-  // One lookup by route name, without building a string (on every request).
-  void Record(std::string_view route, int status, double seconds) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = routes_.find(route);
-    if (it == routes_.end()) it = routes_.emplace(route, RouteStats{}).first;
-    it->second.codes[status]++;
-    Histogram& h = it->second.latency;
-    for (size_t i = 0; i < kNumBuckets; ++i)
-      if (seconds <= kBuckets[i]) h.buckets[i]++;
-    h.count++;
-    h.sum += seconds;
-  }
-
-  void Render(std::string& out) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    out +=
-        "# HELP iamledger_http_requests_total HTTP requests by route and "
-        "status.\n# TYPE iamledger_http_requests_total counter\n";
-    for (const auto& [route, stats] : routes_) {
-      for (const auto& [code, n] : stats.codes) {
-        out += "iamledger_http_requests_total{route=\"" + route + "\",code=\"" +
-               std::to_string(code) + "\"} " + std::to_string(n) + "\n";
-      }
-    }
-    out +=
-        "# HELP iamledger_http_request_duration_seconds Request latency.\n"
-        "# TYPE iamledger_http_request_duration_seconds histogram\n";
-    char buf[64];
-    for (const auto& [route, stats] : routes_) {
-      const Histogram& h = stats.latency;
-      for (size_t i = 0; i < kNumBuckets; ++i) {
-        std::snprintf(buf, sizeof(buf), "%g", kBuckets[i]);
-        out += "iamledger_http_request_duration_seconds_bucket{route=\"" +
-               route + "\",le=\"" + buf + "\"} " +
-               std::to_string(h.buckets[i]) + "\n";
-      }
-      out += "iamledger_http_request_duration_seconds_bucket{route=\"" + route +
-             "\",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
-      std::snprintf(buf, sizeof(buf), "%.6f", h.sum);
-      out += "iamledger_http_request_duration_seconds_sum{route=\"" + route +
-             "\"} " + buf + "\n";
-      out += "iamledger_http_request_duration_seconds_count{route=\"" + route +
-             "\"} " + std::to_string(h.count) + "\n";
-    }
-  }
-
- private:
-  struct Histogram {
-    uint64_t buckets[kNumBuckets] = {};
-    uint64_t count = 0;
-    double sum = 0;
-  };
-  struct RouteStats {
-    std::map<int, uint64_t> codes;  // requests by status
-    Histogram latency;
-  };
-  mutable std::mutex mu_;
-  // By route name; rendered in (route, status) order.
-  std::map<std::string, RouteStats, std::less<>> routes_;
-};
 
 // Wrapped (never unwrapped) data keys by token id, so that revealing a value
 // does not read the key store on every GET. Crypto-shredding: an entry is
@@ -324,8 +257,7 @@ struct Service::Impl {
   void Finish(const CtxPtr& ctx, HttpResponse response) {
     double seconds =
         std::chrono::duration<double>(SteadyClock::now() - ctx->start).count();
-    metrics.Record(ctx->match.route ? ctx->match.route->name : "unmatched",
-                   response.status, seconds);
+    metrics.Record(ctx->match.route, response.status, seconds);
     // Whatever the outcome: the key may be gone from the store.
     if (ctx->match.id() == RouteId::kDeleteToken ||
         ctx->match.id() == RouteId::kRotateToken) {
@@ -587,7 +519,7 @@ struct Service::Impl {
         break;
       }
       unsigned char digest_bytes[32];
-      digester.DigestInto(value, digest_bytes);
+      digest_cache.DigestInto(value, digest_bytes);
       const std::string_view digest(reinterpret_cast<const char*>(digest_bytes),
                                     sizeof(digest_bytes));
       // Expired tokens and previous values past their grace are refused
@@ -1326,11 +1258,12 @@ struct Service::Impl {
   projections::Projections* projections;
   std::string wrapping_key;
   eventstore::TokenDigester digester;
+  DigestCache digest_cache{&digester};  // Authenticate's HMACs, per thread
   ServiceOptions options;
   Lifecycle lifecycle;
   AuthFailureLimiter auth_limiter;
   std::function<void(std::string*)> extra_metrics;  // set before serving
-  Metrics metrics;
+  RequestMetrics metrics;
   WrappedKeyCache wrapped_keys;
   TokenBodyCache token_bodies;  // GET token bodies by version
   Audit audit;
