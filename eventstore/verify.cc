@@ -140,18 +140,25 @@ class StreamVersions {
 };
 
 // Consecutive stored events on their way from the reader to the checker:
-// the raw values, and maybe already decoded by the reader.
+// the raw values, and maybe already decoded by the reader. A batch is
+// reused (BatchQueue::Spare): its buffers and its decoded events keep their
+// storage, so that in the steady state decoding allocates next to nothing.
 struct Batch {
   static constexpr size_t kEvents = 256;
 
   uint64_t first_seq = 0;
-  std::string bytes;           // the values, back to back
-  std::vector<uint32_t> ends;  // end offset of each value in `bytes`
-  // Set when decoded: every value up to the first that failed, whose
-  // failure is `decode_error`.
+  // The values, back to back, each at an 8-aligned offset (FlatBuffers
+  // then reads them in place, without an aligned copy).
+  std::string bytes;
+  std::vector<uint32_t> begins;  // offset of each value in `bytes`
+  std::vector<uint32_t> ends;    // end offset of each value
+  // Set when decoded: events[0, decoded_events) are the values up to the
+  // first that failed, whose failure is `decode_error`. Entries past
+  // decoded_events are left over from earlier use (their storage is reused).
   bool decoded = false;
   bool decoded_by_reader = false;
   std::vector<RecordedEvent> events;
+  size_t decoded_events = 0;
   Status decode_error;
   // The reader's last batch carries why it stopped (OK: the end of the log
   // or to_seq) and, for a whole-log run, the stream heads in meta.
@@ -161,44 +168,44 @@ struct Batch {
 
   size_t size() const { return ends.size(); }
   std::string_view value(size_t i) const {
-    const uint32_t begin = i == 0 ? 0 : ends[i - 1];
-    return std::string_view(bytes).substr(begin, ends[i] - begin);
+    return std::string_view(bytes).substr(begins[i], ends[i] - begins[i]);
   }
   void Add(std::string_view value) {
+    bytes.resize((bytes.size() + 7) & ~size_t{7});
+    begins.push_back(static_cast<uint32_t>(bytes.size()));
     bytes.append(value);
     ends.push_back(static_cast<uint32_t>(bytes.size()));
   }
-  // Decodes (and so verifies: Verifier, seq, stream, hash) every value.
+  // Decodes (and so verifies: Verifier, seq, stream, hash) every value, each
+  // into an event whose storage it reuses.
   void Decode() {
-    events.clear();
-    events.reserve(size());
+    if (events.size() < size()) events.resize(size());
+    decoded_events = 0;
     for (size_t i = 0; i < size(); ++i) {
-      StatusOr<RecordedEvent> rec =
-          DecodeRecordedEvent(first_seq + i, value(i));
-      if (!rec.ok()) {
-        decode_error = rec.status();
+      Status s = DecodeRecordedEventInto(first_seq + i, value(i), &events[i]);
+      if (!s.ok()) {
+        decode_error = std::move(s);
         break;
       }
-      events.push_back(std::move(*rec));
+      ++decoded_events;
     }
     decoded = true;
   }
-  // Empties it, keeping the capacity.
+  // Empties it, keeping the capacity (and the events' storage).
   void Clear() {
     first_seq = 0;
     bytes.clear();
+    begins.clear();
     ends.clear();
     decoded = decoded_by_reader = last = false;
-    events.clear();
+    decoded_events = 0;
     decode_error = end = OkStatus();
     heads.clear();
   }
 };
 
 // The bounded queue between the reader and the checker, and a pool of spent
-// batches for reuse. A batch goes back to the thread that allocated its
-// events, which frees them: frees across malloc arenas contend for their
-// locks.
+// batches for reuse.
 class BatchQueue {
  public:
   // False once cancelled (the checker gave up).
@@ -225,7 +232,6 @@ class BatchQueue {
   }
   // By the checker.
   void Recycle(Batch batch) {
-    if (!batch.decoded_by_reader) batch.events.clear();
     std::lock_guard<std::mutex> lock(mu_);
     if (spare_.size() < 2 * kDepth + 4) spare_.push_back(std::move(batch));
   }
@@ -431,7 +437,8 @@ StatusOr<VerifyReport> VerifyLog(const std::string& dir,
   for (;;) {
     Batch batch = queue.Pop();
     if (!batch.decoded) batch.Decode();
-    for (const RecordedEvent& rec : batch.events) {
+    for (size_t k = 0; k < batch.decoded_events; ++k) {
+      const RecordedEvent& rec = batch.events[k];
       const uint64_t seq = rec.seq;
       if (rec.prev_hash != prev) {
         if (seq == 1) return AtSeq(1, "prev_hash is not 32 zero bytes");
