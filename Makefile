@@ -99,7 +99,8 @@ cluster: binary
 # (figure, baseline, ratio, goal, met or not). A failing benchmark fails the
 # target after the others ran.
 BENCH_OUT := $(BUILD)/bench
-BENCHES   := append_bench authz_bench replay_bench http_bench peer_bench
+BENCHES   := append_bench authz_bench replay_bench http_bench peer_bench \
+             cluster_bench
 bench: build
 	@scripts/install-deps.sh --bench
 	@rm -rf $(BENCH_OUT); mkdir -p $(BENCH_OUT); fail=0; \
