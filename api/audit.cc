@@ -345,7 +345,8 @@ std::unique_ptr<Audit> Audit::Offline(const std::string& data_dir,
                            EventSink* sink) -> Status {
     if (to <= after) return OkStatus();
     eventstore::VerifyOptions o;
-    o.verify_checksums = false;  // the blocks read are checked anyway
+    o.verify_checksums = false;    // the blocks read are checked anyway
+    o.check_stream_heads = false;  // a server may be writing beside us
     o.from_seq = after + 1;
     o.to_seq = to;
     o.sink = sink;
@@ -425,27 +426,33 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
   IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
   IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
-  au::WhoResult r = au::Who(*state, action, resource, projects, at.time);
   Writer w(pretty);
   w.BeginObject();
   w.Key("at_seq").Uint(at.seq);
   w.Key("members").BeginArray();
-  for (const auto& e : r.members) {
-    w.BeginObject();
-    w.Key("member").String(e.subject);
-    w.Key("reasons");
-    WriteReasons(w, e.reasons);
-    w.EndObject();
-  }
-  w.EndArray();
-  w.Key("tokens").BeginArray();
-  for (const auto& e : r.tokens) {
-    w.BeginObject();
-    w.Key("id").String(
-        std::string_view(e.subject).substr(std::string_view("token:").size()));
-    w.Key("reasons");
-    WriteReasons(w, e.reasons);
-    w.EndObject();
+  bool in_tokens = false;
+  au::ForEachWho(
+      *state, action, resource, projects, at.time,
+      [&](bool token, std::string_view subject,
+          const std::vector<DecidingStatement>& reasons) {
+        if (token && !in_tokens) {
+          w.EndArray();
+          w.Key("tokens").BeginArray();
+          in_tokens = true;
+        }
+        w.BeginObject();
+        if (token) {
+          w.Key("id").String(subject.substr(std::string_view("token:").size()));
+        } else {
+          w.Key("member").String(subject);
+        }
+        w.Key("reasons");
+        WriteReasons(w, reasons);
+        w.EndObject();
+      });
+  if (!in_tokens) {
+    w.EndArray();
+    w.Key("tokens").BeginArray();
   }
   w.EndArray();
   w.EndObject();

@@ -1,6 +1,7 @@
 #include "core/audit.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -112,12 +113,21 @@ class GrantCache {
   std::vector<std::shared_ptr<const CompiledPolicy>> keep_;
 };
 
+// TokenUnusable(state, subject, at).empty(), without the sentence.
+bool Usable(const IamState& state, std::string_view subject, Micros at) {
+  const std::string_view id = TokenIdOf(subject);
+  if (id.empty()) return true;
+  auto it = state.tokens.find(std::string(id));
+  return it != state.tokens.end() && it->second.active &&
+         TokenUsableAt(it->second, at);
+}
+
 std::vector<Grant> GrantsFrom(const IamState& state, Micros at,
                               std::string_view subject,
                               const std::vector<const PolicyRefs::Ref*>& refs,
                               GrantCache& cache) {
   std::vector<Grant> out;
-  if (!TokenUnusable(state, subject, at).empty()) return out;
+  if (!Usable(state, subject, at)) return out;
   for (const auto* ref : refs) {
     const auto& g = cache.Of(state, *ref);
     out.insert(out.end(), g.begin(), g.end());
@@ -143,8 +153,7 @@ bool SameSources(const IamState& from, Micros from_time, const IamState& to,
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i]->policy != b[i]->policy) return false;
   }
-  return TokenUnusable(from, subject, from_time).empty() ==
-         TokenUnusable(to, subject, to_time).empty();
+  return Usable(from, subject, from_time) == Usable(to, subject, to_time);
 }
 
 }  // namespace
@@ -181,88 +190,144 @@ CheckResult Check(const IamState& state, const CheckQuery& query) {
   return out;
 }
 
+namespace {
+
+struct PointersHash {
+  size_t operator()(const std::vector<const void*>& v) const {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ v.size();
+    for (const void* p : v) {
+      h ^= reinterpret_cast<uintptr_t>(p);
+      h *= 0xd6e8feb86659fd93ULL;
+      h ^= h >> 32;
+    }
+    return static_cast<size_t>(h);
+  }
+};
+
+}  // namespace
+
+void ForEachWho(const IamState& state, std::string_view action,
+                std::string_view resource, const StringList& projects,
+                Micros at, const WhoVisit& visit) {
+  // Subjects that the same policies name (the same compiled forms through
+  // their exact-member entry, and the same wildcard members) share one
+  // decision: the evaluator looks at nothing else. Only the reasons'
+  // `member` differs, and it is found again per subject exactly as
+  // AuthorizeExplained finds it (the first member of the policy that
+  // matches).
+  struct Decided {
+    std::string subject;  // the one it was decided for
+    ExplainedDecision decision;
+  };
+  std::unordered_map<std::vector<const void*>, Decided, PointersHash>
+      by_sources;
+  std::unordered_map<std::string_view, const Policy*> sources;
+  auto source_of = [&](const std::string& policy_id) -> const Policy* {
+    auto [it, fresh] = sources.try_emplace(policy_id, nullptr);
+    if (fresh) {
+      if (auto p = state.policies.find(policy_id); p != state.policies.end()) {
+        it->second = &p->second;
+      } else {
+        for (const Policy& sp : SystemPolicies()) {
+          if (sp.id == policy_id) it->second = &sp;
+        }
+      }
+    }
+    return it->second;
+  };
+  std::vector<const void*> key;
+  std::vector<DecidingStatement> reasons;  // reused for every subject
+  ExplainedDecision local;                 // the subject named by the system
+  // The decision of `subject` (the evaluator's, or a shared one), with
+  // `reasons` set for it when allowed.
+  auto decide = [&](std::string_view subject) -> bool {
+    const ExplainedDecision* d = nullptr;
+    const std::string* decided_for = nullptr;
+    if (subject == kLocalAdminSubject) {  // named by a system policy
+      local = AuthorizeExplained(
+          state, RequestFor(std::string(subject), action, resource, projects));
+      d = &local;
+    } else {
+      key.clear();
+      if (auto it = state.policies_by_member.find(subject);
+          it != state.policies_by_member.end()) {
+        for (const auto& ref : it->second) key.push_back(ref.policy.get());
+      }
+      key.push_back(nullptr);  // exact entries, then wildcard members
+      for (const auto& [member, refs] : state.policies_by_wildcard_member) {
+        if (MemberMatches(member, subject)) key.push_back(&refs);
+      }
+      auto [it, fresh] = by_sources.try_emplace(key);
+      if (fresh) {
+        it->second.subject = std::string(subject);
+        it->second.decision = AuthorizeExplained(
+            state,
+            RequestFor(std::string(subject), action, resource, projects));
+      }
+      d = &it->second.decision;
+      decided_for = &it->second.subject;
+    }
+    if (!d->decision.allowed) return false;
+    reasons.resize(d->reasons.size());
+    for (size_t i = 0; i < reasons.size(); ++i) {
+      const DecidingStatement& r = d->reasons[i];
+      DecidingStatement& out = reasons[i];
+      out.policy_id = r.policy_id;
+      out.statement = r.statement;
+      out.effect = r.effect;
+      out.role = r.role;
+      if (decided_for == nullptr || *decided_for == subject) {
+        out.member = r.member;
+        continue;
+      }
+      out.member.clear();
+      if (const Policy* source = source_of(r.policy_id)) {
+        for (const auto& m : source->members) {
+          if (MemberMatches(m, subject)) {
+            out.member = m;
+            break;
+          }
+        }
+      }
+    }
+    return true;
+  };
+  std::vector<std::string_view> members;
+  members.reserve(state.policies_by_member.size() +
+                  state.policies_by_wildcard_member.size());
+  for (const auto& [member, refs] : state.policies_by_member) {
+    members.push_back(member);
+  }
+  for (const auto& [member, refs] : state.policies_by_wildcard_member) {
+    members.push_back(member);
+  }
+  for (const Policy& p : SystemPolicies()) {
+    for (const auto& m : p.members) members.push_back(m);
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  for (std::string_view m : members) {
+    if (decide(m)) visit(/*token=*/false, m, reasons);
+  }
+  std::string subject(kTokenPrefix);
+  for (const auto& [id, token] : state.tokens) {
+    if (!TokenUsableAt(token, at)) continue;
+    subject.resize(kTokenPrefix.size());
+    subject += id;
+    if (decide(subject)) visit(/*token=*/true, subject, reasons);
+  }
+}
+
 WhoResult Who(const IamState& state, std::string_view action,
               std::string_view resource, const StringList& projects,
               Micros at) {
-  // Each distinct subject is decided once, and subjects that the same
-  // policies name (the same exact-member entry, compiled forms included,
-  // and the same wildcard members) share one decision: the evaluator looks
-  // at nothing else. Only the reasons' `member` differs, and it is found
-  // again per subject exactly as AuthorizeExplained finds it (the first
-  // member of the policy that matches).
-  std::map<std::string, std::vector<DecidingStatement>> allowed;  // subject
-  std::map<std::vector<const void*>, ExplainedDecision> by_sources;
-  auto member_for = [&](const std::string& policy_id,
-                        const std::string& subject) -> std::string {
-    const Policy* source = nullptr;
-    if (auto it = state.policies.find(policy_id); it != state.policies.end()) {
-      source = &it->second;
-    } else {
-      for (const Policy& sp : SystemPolicies()) {
-        if (sp.id == policy_id) source = &sp;
-      }
-    }
-    if (source != nullptr) {
-      for (const auto& m : source->members) {
-        if (MemberMatches(m, subject)) return m;
-      }
-    }
-    return "";
-  };
-  auto decide = [&](const std::string& subject) {
-    if (allowed.contains(subject)) return;
-    if (subject == kLocalAdminSubject) {  // named by a system policy
-      ExplainedDecision d = AuthorizeExplained(
-          state, RequestFor(subject, action, resource, projects));
-      if (d.decision.allowed) allowed.emplace(subject, std::move(d.reasons));
-      return;
-    }
-    std::vector<const void*> key;
-    if (auto it = state.policies_by_member.find(subject);
-        it != state.policies_by_member.end()) {
-      for (const auto& ref : it->second) key.push_back(ref.policy.get());
-    }
-    key.push_back(nullptr);  // exact entries, then wildcard members
-    for (const auto& [member, refs] : state.policies_by_wildcard_member) {
-      if (MemberMatches(member, subject)) key.push_back(&refs);
-    }
-    auto [it, fresh] = by_sources.try_emplace(std::move(key));
-    if (fresh) {
-      it->second = AuthorizeExplained(
-          state, RequestFor(subject, action, resource, projects));
-    }
-    if (!it->second.decision.allowed) return;
-    std::vector<DecidingStatement> reasons = it->second.reasons;
-    if (!fresh) {
-      for (auto& r : reasons) r.member = member_for(r.policy_id, subject);
-    }
-    allowed.emplace(subject, std::move(reasons));
-  };
-  std::set<std::string> members;
-  for (const auto& [member, refs] : state.policies_by_member) {
-    members.insert(member);
-  }
-  for (const auto& [member, refs] : state.policies_by_wildcard_member) {
-    members.insert(member);
-  }
-  for (const Policy& p : SystemPolicies()) {
-    for (const auto& m : p.members) members.insert(m);
-  }
   WhoResult out;
-  for (const auto& m : members) {
-    decide(m);
-    if (auto it = allowed.find(m); it != allowed.end()) {
-      out.members.push_back(WhoEntry{m, it->second});
-    }
-  }
-  for (const auto& [id, token] : state.tokens) {
-    if (!TokenUsableAt(token, at)) continue;
-    std::string subject = std::string(kTokenPrefix) + id;
-    decide(subject);
-    if (auto it = allowed.find(subject); it != allowed.end()) {
-      out.tokens.push_back(WhoEntry{std::move(subject), it->second});
-    }
-  }
+  ForEachWho(state, action, resource, projects, at,
+             [&](bool token, std::string_view subject,
+                 const std::vector<DecidingStatement>& reasons) {
+               (token ? out.tokens : out.members)
+                   .push_back(WhoEntry{std::string(subject), reasons});
+             });
   return out;
 }
 
@@ -328,6 +393,19 @@ class CauseIndex {
     if (inserted) it->second = seqs_(stream);
     return it->second;
   }
+  // Stream("<kind>/<id>"), looked up by id.
+  const std::vector<uint64_t>& Object(std::string_view kind,
+                                      std::string_view id) {
+    auto& by_id = objects_[kind];
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      std::string stream(kind);
+      stream += '/';
+      stream += id;
+      it = by_id.emplace(std::string(id), &Stream(stream)).first;
+    }
+    return *it->second;
+  }
 
   // The seqs of `policy_id`'s stream that bear on `subject`, appended.
   void AppendPolicy(const std::string& policy_id, const std::string& subject,
@@ -376,6 +454,9 @@ class CauseIndex {
   const StreamSeqs& seqs_;
   const MemberChanges& members_;
   std::unordered_map<std::string, std::vector<uint64_t>> streams_;
+  std::map<std::string_view,
+           std::map<std::string, const std::vector<uint64_t>*, std::less<>>>
+      objects_;
   std::unordered_map<std::string, Split> policies_;
 };
 
@@ -411,38 +492,50 @@ void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
   };
   std::map<std::pair<const void*, const void*>, Changes> changes_of;
   CauseIndex causes(seqs, member_changes);
-  // Per subject: the seqs of each (policy, role) provenance.
-  std::map<std::pair<std::string_view, std::string_view>, std::vector<uint64_t>>
-      seqs_of;
+  // Per subject: the seqs of each (policy, role) provenance (a subject's
+  // grants come from a few), in slots reused from subject to subject.
+  struct Provenance {
+    std::string_view policy_id, role;
+    std::vector<uint64_t> seqs;
+  };
+  std::deque<Provenance> provenances;  // the seqs never move
+  size_t used = 0;
+  const std::vector<uint64_t>* token_seqs = nullptr;
   std::vector<GrantChangeRef> gained, lost;
   auto refs_of = [&](const std::string& subject, const Grant* g) {
-    auto [it, inserted] = seqs_of.try_emplace({g->policy_id, g->role});
-    std::vector<uint64_t>& v = it->second;
-    if (inserted) {
-      causes.AppendPolicy(g->policy_id, subject, v);
-      if (!g->role.empty()) {
-        const auto& r = causes.Stream("role/" + g->role);
-        v.insert(v.end(), r.begin(), r.end());
+    for (size_t i = 0; i < used; ++i) {
+      if (provenances[i].policy_id == g->policy_id &&
+          provenances[i].role == g->role) {
+        return GrantChangeRef{g, &provenances[i].seqs};
       }
-      if (const auto id = TokenIdOf(subject); !id.empty()) {
-        const auto& t = causes.Stream("token/" + std::string(id));
-        v.insert(v.end(), t.begin(), t.end());
-      }
-      std::sort(v.begin(), v.end());
-      v.erase(std::unique(v.begin(), v.end()), v.end());
     }
+    if (used == provenances.size()) provenances.emplace_back();
+    Provenance& p = provenances[used++];
+    p.policy_id = g->policy_id;
+    p.role = g->role;
+    std::vector<uint64_t>& v = p.seqs;
+    v.clear();
+    causes.AppendPolicy(g->policy_id, subject, v);
+    if (!g->role.empty()) {
+      const auto& r = causes.Object("role", g->role);
+      v.insert(v.end(), r.begin(), r.end());
+    }
+    if (token_seqs != nullptr) {
+      v.insert(v.end(), token_seqs->begin(), token_seqs->end());
+    }
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
     return GrantChangeRef{g, &v};
   };
   for (const auto& subject : subjects) {
     const auto a = PoliciesOf(from, subject);
     const auto b = PoliciesOf(to, subject);
     if (SameSources(from, from_time, to, to_time, subject, a, b)) continue;
-    const auto& before = TokenUnusable(from, subject, from_time).empty()
+    const auto& before = Usable(from, subject, from_time)
                              ? before_lists.Of(a)
                              : MergedGrants::None();
-    const auto& after = TokenUnusable(to, subject, to_time).empty()
-                            ? after_lists.Of(b)
-                            : MergedGrants::None();
+    const auto& after =
+        Usable(to, subject, to_time) ? after_lists.Of(b) : MergedGrants::None();
     auto [it, fresh] = changes_of.try_emplace({&before, &after});
     Changes& c = it->second;
     if (fresh) {
@@ -459,7 +552,9 @@ void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
       }
     }
     if (c.gained.empty() && c.lost.empty()) continue;
-    seqs_of.clear();
+    used = 0;
+    const std::string_view token_id = TokenIdOf(subject);
+    token_seqs = token_id.empty() ? nullptr : &causes.Object("token", token_id);
     gained.clear();
     lost.clear();
     for (const Grant* g : c.gained) gained.push_back(refs_of(subject, g));

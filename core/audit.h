@@ -79,6 +79,17 @@ struct WhoResult {
 WhoResult Who(const IamState& state, std::string_view action,
               std::string_view resource, const StringList& projects, Micros at);
 
+// The same answer, streamed: visit(token, subject, reasons) for every
+// allowed member expression (token false), ascending, then every allowed
+// token (token true, subject "token:<id>"), by id. `subject` and `reasons`
+// are valid only during the call.
+using WhoVisit =
+    std::function<void(bool token, std::string_view subject,
+                       const std::vector<DecidingStatement>& reasons)>;
+void ForEachWho(const IamState& state, std::string_view action,
+                std::string_view resource, const StringList& projects,
+                Micros at, const WhoVisit& visit);
+
 // One grant with the statement contributing it.
 struct Grant {
   Effect effect = Effect::kAllow;

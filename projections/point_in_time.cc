@@ -72,10 +72,17 @@ Status PointInTime::ExtendLocked(uint64_t to, bool to_end) {
   FoldSink sink(builder_, [this](const RecordedEvent& e) {
     times_.push_back(e.recorded_at);
     history_[e.stream].push_back(e.seq);
+    const StringList* named = nullptr;
     if (const auto* m = std::get_if<PolicyMembersAdded>(&e.event)) {
-      member_changes_.emplace_back(e.seq, m->members);
+      named = &m->members;
     } else if (const auto* m = std::get_if<PolicyMembersRemoved>(&e.event)) {
-      member_changes_.emplace_back(e.seq, m->members);
+      named = &m->members;
+    }
+    if (named != nullptr) {
+      member_changes_.push_back(*named);
+      change_of_.push_back(static_cast<uint32_t>(member_changes_.size()));
+    } else {
+      change_of_.push_back(0);
     }
     if (every_ == 0 || e.seq % every_ != 0) return;
     snapshots_.push_back(CopyForAudit(builder_));
@@ -108,14 +115,20 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::BaseLocked(
   }
   IAM_RETURN_IF_ERROR(ExtendLocked(seq));
   if (seq == builder_.last_seq) {
-    last_ = {seq, CopyForAudit(builder_)};
-    *exact = last_.second;
+    // The end of the timeline: copied once per end (diffs and queries at
+    // "now" keep asking for it).
+    if (end_ == nullptr || end_->last_seq != seq) end_ = CopyForAudit(builder_);
+    *exact = end_;
     return std::shared_ptr<const IamState>();
   }
   auto it = std::upper_bound(
       snapshots_.begin(), snapshots_.end(), seq,
       [](uint64_t s, const auto& snap) { return s < snap->last_seq; });
   if (it == snapshots_.begin()) return std::shared_ptr<const IamState>();
+  if ((*std::prev(it))->last_seq == seq) {  // a snapshot is the answer
+    *exact = *std::prev(it);
+    return std::shared_ptr<const IamState>();
+  }
   return *std::prev(it);
 }
 
@@ -278,11 +291,10 @@ StatusOr<std::vector<uint64_t>> PointInTime::StreamSeqs(
 
 const StringList* PointInTime::MemberChangeAt(uint64_t seq) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::lower_bound(
-      member_changes_.begin(), member_changes_.end(), seq,
-      [](const auto& change, uint64_t s) { return change.first < s; });
-  if (it == member_changes_.end() || it->first != seq) return nullptr;
-  return &it->second;
+  if (seq == 0 || seq > change_of_.size() || change_of_[seq - 1] == 0) {
+    return nullptr;
+  }
+  return &member_changes_[change_of_[seq - 1] - 1];
 }
 
 StatusOr<Micros> PointInTime::TimeOf(uint64_t seq) {

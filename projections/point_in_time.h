@@ -121,8 +121,11 @@ class PointInTime {
   std::vector<std::shared_ptr<const IamState>> snapshots_;  // ascending
   std::vector<Micros> times_;                               // per seq - 1
   StringMap<std::vector<uint64_t>> history_;                // stream
-  // The member changes, by seq ascending (a deque: the lists never move).
-  std::deque<std::pair<uint64_t, StringList>> member_changes_;
+  // The member changes, in seq order (a deque: the lists never move), and
+  // per seq - 1 the index + 1 of its member change (0: none).
+  std::deque<StringList> member_changes_;
+  std::vector<uint32_t> change_of_;
+  std::shared_ptr<const IamState> end_;  // a copy of the builder, or null
   std::pair<uint64_t, std::shared_ptr<const IamState>> last_;  // the last
                                                                // answer
 };

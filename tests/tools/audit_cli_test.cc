@@ -1,5 +1,5 @@
 // `iamledger audit check|who|diff`: the API's answers, offline, from the
-// data directory of the stopped server;
+// data directory of the stopped server and of a running one;
 // human-readable by default; bad parameters exit 2 and change nothing.
 #include <doctest/doctest.h>
 
@@ -56,6 +56,17 @@ TEST_CASE("audit cli - the same answers as the API, offline") {
     auto r = api.Get(q.api);
     REQUIRE_MESSAGE(r.status == 200, r.body);
     answers.push_back(r.body);
+  }
+  // Beside the running server: the same answers (the directory is opened
+  // read-only; meta moving on is no error).
+  for (size_t i : {size_t{0}, size_t{3}}) {
+    std::vector<std::string> args = {"audit"};
+    args.insert(args.end(), queries[i].cli.begin(), queries[i].cli.end());
+    args.insert(args.end(), {"--data-dir", server.data_dir(), "--json"});
+    CommandResult c = RunIamledger(args);
+    CAPTURE(queries[i].api);
+    REQUIRE_MESSAGE(c.exit_code == 0, c.err);
+    CHECK(Json::parse(c.out) == Json::parse(answers[i]));
   }
   REQUIRE(server.Stop() == 0);
   {
