@@ -26,17 +26,19 @@
 
 namespace http = boost::beast::http;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
+namespace {
+
+// Never destroyed at exit: OpenSSL's own exit handler runs first, and the
+// store's Close() signs a checkpoint (reachable from here, so not a leak
+// for LeakSanitizer).
+iam::fuzz::MemoryLedger* kept = nullptr;
+uint64_t fresh_seq = 0;
+
+void RunInput(const uint8_t* data, size_t size) {
+  if (size == 0) return;
   const std::string remote = (data[0] & 1) ? "unix" : "127.0.0.1";
   std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  // Never destroyed at exit: OpenSSL's own exit handler runs first, and
-  // the store's Close() signs a checkpoint (reachable from here, so not a
-  // leak for LeakSanitizer).
-  static iam::fuzz::MemoryLedger* kept = nullptr;
-  static uint64_t fresh_seq = 0;
-  if (kept == nullptr || kept->store->LastSeq() != fresh_seq) {
-    delete kept;  // before the new one: one feed thread at a time
+  if (kept == nullptr) {
     iam::api::ServiceOptions options;
     options.auth_limit.limit.limit = 0;
     kept = new iam::fuzz::MemoryLedger(options);
@@ -53,14 +55,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t used = parser.put(boost::asio::buffer(in.data(), in.size()), ec);
       in.remove_prefix(used);
       if (ec == http::error::need_more) ec = {};
-      if (ec) return 0;      // the server answers 400/413/431 and closes
+      if (ec) return;        // the server answers 400/413/431 and closes
       if (used == 0) break;  // the parser needs more than there is
     }
     if (!parser.is_done() && in.empty()) {
       parser.put_eof(ec);  // the client closed: a body to EOF may end here
-      if (ec) return 0;
+      if (ec) return;
     }
-    if (!parser.is_done()) return 0;  // incomplete: the server waits
+    if (!parser.is_done()) return;  // incomplete: the server waits
     auto req = parser.release();
     iam::api::HttpRequest out;
     out.method = std::string(req.method_string());
@@ -86,6 +88,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int status = done.get();
     if (status < 100 || status > 599) std::abort();
     if (!req.keep_alive()) break;
+  }
+}
+
+}  // namespace
+
+// A ledger whose log the input changed (or that had to stop) is dropped
+// before the input ends, not when the next one starts: its writer and feed
+// threads are joined, so their thread-local state is freed before
+// libFuzzer's leak check of this input (LeakSanitizer does not see a live
+// thread's thread_local objects as reachable here).
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  RunInput(data, size);
+  if (kept != nullptr && kept->store->LastSeq() != fresh_seq) {
+    delete kept;
+    kept = nullptr;
   }
   return 0;
 }

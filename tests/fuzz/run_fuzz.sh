@@ -21,7 +21,9 @@ for t in "${targets[@]}"; do
   corpus=$work/corpus/$t
   mkdir -p "$corpus" "$work/artifacts/$t"
   log=$work/$t.log
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  lsan=""
+  [[ $t == http_request ]] && lsan="suppressions=$src/lsan_ledger_threads.supp"
+  LSAN_OPTIONS=$lsan "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len=8192 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/$t/" "$corpus" "$work/seeds/$t" \
     >"$log" 2>&1
