@@ -201,11 +201,12 @@ const std::vector<const CompiledRoute*>& RoutesWithSegments(size_t n) {
   return (*by_count)[n <= kMaxRouteSegments ? n : 0];
 }
 
-// `resource_template` with each {name} replaced by the match's parameter of
-// that name ("" when it has none), into *out.
-void ExpandInto(std::string_view resource_template, const RouteMatch& m,
-                std::string* out) {
-  out->clear();
+// `resource_template` with each {name} replaced by `value(name)` (a
+// string_view; "" when there is no such parameter), appended to *out. The
+// one expansion behind both the matcher's resource and ExpandResource.
+template <typename Lookup>
+void AppendExpanded(std::string_view resource_template, const Lookup& value,
+                    std::string* out) {
   size_t i = 0;
   while (i < resource_template.size()) {
     const size_t open = resource_template.find('{', i);
@@ -213,10 +214,20 @@ void ExpandInto(std::string_view resource_template, const RouteMatch& m,
     const size_t close = resource_template.find('}', open);
     if (close == std::string_view::npos) break;
     out->append(resource_template.substr(i, open - i));
-    out->append(m.Param(resource_template.substr(open + 1, close - open - 1)));
+    out->append(value(resource_template.substr(open + 1, close - open - 1)));
     i = close + 1;
   }
   out->append(resource_template.substr(i));
+}
+
+// `resource_template` expanded with the match's parameters, into *out.
+void ExpandInto(std::string_view resource_template, const RouteMatch& m,
+                std::string* out) {
+  out->clear();
+  AppendExpanded(
+      resource_template,
+      [&m](std::string_view name) -> std::string_view { return m.Param(name); },
+      out);
 }
 
 int HexValue(char c) {
@@ -638,19 +649,13 @@ std::vector<std::string_view> LiteralIntrospectablePaths() {
 std::string ExpandResource(std::string_view resource_template,
                            const PathParams& params) {
   std::string out;
-  size_t i = 0;
-  while (i < resource_template.size()) {
-    const size_t open = resource_template.find('{', i);
-    if (open == std::string_view::npos) break;
-    const size_t close = resource_template.find('}', open);
-    if (close == std::string_view::npos) break;
-    out.append(resource_template.substr(i, open - i));
-    auto it = params.find(
-        std::string(resource_template.substr(open + 1, close - open - 1)));
-    if (it != params.end()) out += it->second;
-    i = close + 1;
-  }
-  out.append(resource_template.substr(i));
+  AppendExpanded(
+      resource_template,
+      [&params](std::string_view name) -> std::string_view {
+        auto it = params.find(std::string(name));
+        return it == params.end() ? std::string_view() : it->second;
+      },
+      &out);
   return out;
 }
 
