@@ -1,6 +1,8 @@
 #include "api/audit.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -32,10 +34,18 @@ std::string Dump(const Json& j, bool pretty) {
 // The answers of check, who and diff written straight into a string, byte
 // for byte as Dump of the equivalent ordered_json writes them (compact, or
 // 2-space indented when `pretty`): a whole-log diff has millions of grants,
-// and building them as JSON values first cost more than the query.
+// and building them as JSON values first cost more than the query. Bytes
+// are staged in a buffer of `staging` bytes and appended to the answer a
+// buffer at a time (a call into the string per value cost more than the
+// formatting).
 class Writer {
  public:
-  explicit Writer(bool pretty) : pretty_(pretty) {}
+  explicit Writer(bool pretty, size_t staging = 64 * 1024)
+      : pretty_(pretty),
+        capacity_(std::max<size_t>(staging, 64)),
+        buf_(new char[capacity_]) {}
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
 
   Writer& BeginObject() { return Open('{'); }
   Writer& EndObject() { return Close('}'); }
@@ -45,7 +55,11 @@ class Writer {
   Writer& Key(std::string_view key) {
     Element();
     AppendString(key);
-    out_ += pretty_ ? ": " : ":";
+    if (pretty_) {
+      Put(": ");
+    } else {
+      Put(':');
+    }
     after_key_ = true;
     return *this;
   }
@@ -56,20 +70,33 @@ class Writer {
   }
   Writer& Uint(uint64_t v) {
     Element();
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-    out_.append(buf, end);
+    char* p = Space(24);
+    used_ += static_cast<size_t>(std::to_chars(p, p + 24, v).ptr - p);
     return *this;
   }
   Writer& Bool(bool v) {
     Element();
-    out_ += v ? "true" : "false";
+    Put(v ? std::string_view("true") : std::string_view("false"));
     return *this;
   }
   Writer& Uints(const std::vector<uint64_t>& v) {
-    BeginArray();
-    for (uint64_t x : v) Uint(x);
-    return EndArray();
+    if (pretty_) {
+      BeginArray();
+      for (uint64_t x : v) Uint(x);
+      return EndArray();
+    }
+    // Compact: "[1,2,3]" in one go.
+    Element();
+    Put('[');
+    for (size_t i = 0; i < v.size(); ++i) {
+      char* p = Space(25);
+      char* q = p;
+      if (i != 0) *q++ = ',';
+      q = std::to_chars(q, p + 25, v[i]).ptr;
+      used_ += static_cast<size_t>(q - p);
+    }
+    Put(']');
+    return *this;
   }
   // A JSON value (the small parts built as values, what-if's results).
   Writer& Value(const Json& j) {
@@ -86,7 +113,7 @@ class Writer {
         return String(j.get_ref<const std::string&>());
       default:
         Element();
-        out_ += Dump(j, false);
+        Put(Dump(j, false));
         return *this;
     }
   }
@@ -95,18 +122,38 @@ class Writer {
   // key comes next, then EndObject. Compact writers only.
   Writer& ObjectHead(std::string_view head) {
     Element();
-    out_ += head;
+    Put(head);
     empty_.push_back(false);
     after_key_ = true;
     return *this;
   }
+  // The bytes written so far; a position for Repeat.
+  size_t size() const { return out_.size() + used_; }
+  // Writes again, as the next element or value, the `n` bytes written from
+  // position `from` (a value written at the same depth: its indentation
+  // is the same).
+  Writer& Repeat(size_t from, size_t n) {
+    Element();
+    if (from >= out_.size() && n <= capacity_ - used_) {
+      std::memcpy(buf_.get() + used_, buf_.get() + (from - out_.size()), n);
+      used_ += n;
+      return *this;
+    }
+    Flush();
+    out_.reserve(out_.size() + n);  // the source stays where it is
+    out_.append(out_.data() + from, n);
+    return *this;
+  }
   bool pretty() const { return pretty_; }
-  std::string Take() { return std::move(out_); }
+  std::string Take() {
+    Flush();
+    return std::move(out_);
+  }
 
  private:
   Writer& Open(char c) {
     Element();
-    out_ += c;
+    Put(c);
     empty_.push_back(true);
     return *this;
   }
@@ -114,7 +161,7 @@ class Writer {
     const bool empty = empty_.back();
     empty_.pop_back();
     if (!empty && pretty_) Indent();
-    out_ += c;
+    Put(c);
     return *this;
   }
   // Separates and indents an element of the enclosing array or object
@@ -125,33 +172,78 @@ class Writer {
       return;
     }
     if (empty_.empty()) return;
-    if (!empty_.back()) out_ += ',';
+    if (!empty_.back()) Put(',');
     empty_.back() = false;
     if (pretty_) Indent();
   }
   void Indent() {
-    out_ += '\n';
-    out_.append(2 * empty_.size(), ' ');
+    const size_t n = 1 + 2 * empty_.size();
+    if (n > capacity_) {
+      Put('\n');
+      Flush();
+      out_.append(n - 1, ' ');
+      return;
+    }
+    char* p = Space(n);
+    p[0] = '\n';
+    std::memset(p + 1, ' ', n - 1);
+    used_ += n;
   }
   void AppendString(std::string_view s) {
     for (unsigned char c : s) {
       if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
         // Escapes and UTF-8 (and its replacement when invalid) as the
         // JSON library writes them.
-        out_ += Json(std::string(s))
-                    .dump(-1, ' ', false, Json::error_handler_t::replace);
+        Put(Json(std::string(s))
+                .dump(-1, ' ', false, Json::error_handler_t::replace));
         return;
       }
     }
-    out_ += '"';
-    out_ += s;
-    out_ += '"';
+    if (s.size() + 2 > capacity_) {
+      Put('"');
+      Put(s);
+      Put('"');
+      return;
+    }
+    char* p = Space(s.size() + 2);
+    p[0] = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    used_ += s.size() + 2;
+  }
+  // Room for `n` <= capacity_ bytes at buf_ + used_ (the caller advances
+  // used_ by what it writes).
+  char* Space(size_t n) {
+    if (capacity_ - used_ < n) Flush();
+    return buf_.get() + used_;
+  }
+  void Put(char c) {
+    if (used_ == capacity_) Flush();
+    buf_[used_++] = c;
+  }
+  void Put(std::string_view s) {
+    if (s.size() > capacity_ - used_) {
+      Flush();
+      if (s.size() > capacity_ / 2) {
+        out_.append(s);
+        return;
+      }
+    }
+    std::memcpy(buf_.get() + used_, s.data(), s.size());
+    used_ += s.size();
+  }
+  void Flush() {
+    out_.append(buf_.get(), used_);
+    used_ = 0;
   }
 
   const bool pretty_;
   bool after_key_ = false;
-  std::vector<bool> empty_;  // per open container: nothing in it yet
+  std::vector<char> empty_;  // per open container: nothing in it yet
   std::string out_;
+  const size_t capacity_;
+  std::unique_ptr<char[]> buf_;  // staged bytes, after out_
+  size_t used_ = 0;
 };
 
 void WriteReasons(Writer& w, const std::vector<DecidingStatement>& reasons) {
@@ -182,13 +274,16 @@ void WriteGrantFields(Writer& w, const au::Grant& g) {
 
 // The diff's "subjects" array, streamed from au::ForEachDiff. A grant's
 // fields are written once per grant and copied for every subject that
-// gains or loses it (compact answers; pretty ones are written in full).
+// gains or loses it (compact answers; pretty ones are written in full), and
+// a subject's grants from one provenance share one list of seqs, written
+// once per subject and copied.
 class DiffWriter {
  public:
   explicit DiffWriter(Writer& w) : w_(w) { w_.BeginArray(); }
   void Subject(const std::string& subject,
                const std::vector<au::GrantChangeRef>& gained,
                const std::vector<au::GrantChangeRef>& lost) {
+    seqs_at_.clear();
     w_.BeginObject();
     w_.Key("subject").String(subject);
     w_.Key("gained");
@@ -209,14 +304,24 @@ class DiffWriter {
       } else {
         auto [it, fresh] = heads_.try_emplace(c.grant);
         if (fresh) {
-          Writer head(false);
+          Writer head(false, 256);
           head.BeginObject();
           WriteGrantFields(head, *c.grant);
           it->second = head.Take();
         }
         w_.ObjectHead(it->second);
       }
-      w_.Uints(*c.seqs);
+      // The seqs: the same list for every grant of a provenance (and at the
+      // same depth in "gained" and "lost").
+      auto at = std::find_if(seqs_at_.begin(), seqs_at_.end(),
+                             [&](const auto& s) { return s.seqs == c.seqs; });
+      if (at != seqs_at_.end()) {
+        w_.Repeat(at->from, at->size);
+      } else {
+        const size_t from = w_.size();
+        w_.Uints(*c.seqs);
+        seqs_at_.push_back({c.seqs, from, w_.size() - from});
+      }
       w_.EndObject();
     }
     w_.EndArray();
@@ -224,6 +329,12 @@ class DiffWriter {
 
   Writer& w_;
   std::unordered_map<const au::Grant*, std::string> heads_;
+  // This subject's lists of seqs written so far, and where.
+  struct Written {
+    const std::vector<uint64_t>* seqs;
+    size_t from, size;
+  };
+  std::vector<Written> seqs_at_;
 };
 
 void WriteDiff(Writer& w, const std::vector<au::SubjectDiff>& diff) {
@@ -431,10 +542,13 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
   w.Key("at_seq").Uint(at.seq);
   w.Key("members").BeginArray();
   bool in_tokens = false;
+  // Where each member visit's "reasons" array was written: a token that is
+  // also a member expression has the same one (at the same depth).
+  std::vector<std::pair<size_t, size_t>> member_reasons;
   au::ForEachWho(
       *state, action, resource, projects, at.time,
       [&](bool token, std::string_view subject,
-          const std::vector<DecidingStatement>& reasons) {
+          const std::vector<DecidingStatement>& reasons, size_t same_as) {
         if (token && !in_tokens) {
           w.EndArray();
           w.Key("tokens").BeginArray();
@@ -447,7 +561,14 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
           w.Key("member").String(subject);
         }
         w.Key("reasons");
-        WriteReasons(w, reasons);
+        if (same_as != au::kNotShared) {
+          w.Repeat(member_reasons[same_as].first,
+                   member_reasons[same_as].second);
+        } else {
+          const size_t from = w.size();
+          WriteReasons(w, reasons);
+          if (!token) member_reasons.emplace_back(from, w.size() - from);
+        }
         w.EndObject();
       });
   if (!in_tokens) {

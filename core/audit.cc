@@ -306,15 +306,34 @@ void ForEachWho(const IamState& state, std::string_view action,
   }
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
+  // The member expressions starting with "token:", ascending (as the
+  // tokens' subjects are: "token:" + id in id order), with the index of
+  // their visit (kNotShared: not allowed).
+  std::vector<std::pair<std::string_view, size_t>> token_members;
+  size_t visits = 0;
   for (std::string_view m : members) {
-    if (decide(m)) visit(/*token=*/false, m, reasons);
+    const bool allowed = decide(m);
+    if (m.starts_with(kTokenPrefix)) {
+      token_members.emplace_back(m, allowed ? visits : kNotShared);
+    }
+    if (allowed) visit(/*token=*/false, m, reasons, kNotShared), ++visits;
   }
+  const std::vector<DecidingStatement> none;
+  auto next = token_members.begin();
   std::string subject(kTokenPrefix);
   for (const auto& [id, token] : state.tokens) {
     if (!TokenUsableAt(token, at)) continue;
     subject.resize(kTokenPrefix.size());
     subject += id;
-    if (decide(subject)) visit(/*token=*/true, subject, reasons);
+    // The same subject string decides the same way: that visit's answer.
+    while (next != token_members.end() && next->first < subject) ++next;
+    if (next != token_members.end() && next->first == subject) {
+      if (next->second != kNotShared) {
+        visit(/*token=*/true, subject, none, next->second);
+      }
+      continue;
+    }
+    if (decide(subject)) visit(/*token=*/true, subject, reasons, kNotShared);
   }
 }
 
@@ -322,12 +341,16 @@ WhoResult Who(const IamState& state, std::string_view action,
               std::string_view resource, const StringList& projects,
               Micros at) {
   WhoResult out;
-  ForEachWho(state, action, resource, projects, at,
-             [&](bool token, std::string_view subject,
-                 const std::vector<DecidingStatement>& reasons) {
-               (token ? out.tokens : out.members)
-                   .push_back(WhoEntry{std::string(subject), reasons});
-             });
+  ForEachWho(
+      state, action, resource, projects, at,
+      [&](bool token, std::string_view subject,
+          const std::vector<DecidingStatement>& reasons, size_t same_as) {
+        (token ? out.tokens : out.members)
+            .push_back(WhoEntry{std::string(subject),
+                                same_as == kNotShared
+                                    ? reasons
+                                    : out.members[same_as].reasons});
+      });
   return out;
 }
 

@@ -79,13 +79,18 @@ struct WhoResult {
 WhoResult Who(const IamState& state, std::string_view action,
               std::string_view resource, const StringList& projects, Micros at);
 
-// The same answer, streamed: visit(token, subject, reasons) for every
-// allowed member expression (token false), ascending, then every allowed
-// token (token true, subject "token:<id>"), by id. `subject` and `reasons`
-// are valid only during the call.
-using WhoVisit =
-    std::function<void(bool token, std::string_view subject,
-                       const std::vector<DecidingStatement>& reasons)>;
+// The same answer, streamed: visit(token, subject, reasons, same_as) for
+// every allowed member expression (token false), ascending, then every
+// allowed token (token true, subject "token:<id>"), by id. A token whose
+// subject is also a member expression ("token:<id>" named by a policy) is
+// decided once: its visit has `same_as` = the index, counting the member
+// visits from 0, of the visit of that member expression, and empty
+// `reasons` (its reasons are that visit's); otherwise `same_as` is
+// kNotShared. `subject` and `reasons` are valid only during the call.
+inline constexpr size_t kNotShared = static_cast<size_t>(-1);
+using WhoVisit = std::function<void(
+    bool token, std::string_view subject,
+    const std::vector<DecidingStatement>& reasons, size_t same_as)>;
 void ForEachWho(const IamState& state, std::string_view action,
                 std::string_view resource, const StringList& projects,
                 Micros at, const WhoVisit& visit);

@@ -4,7 +4,8 @@
 //
 //   audit_bench [--dir DIR] [--events N] [--tokens T] [--policies P]
 //               [--snapshot-every K] [--max-snapshots S] [--checks C]
-//               [--whos W] [--diffs D]
+//               [--whos W] [--diffs D] [--rebuilds R] [--pretty]
+//               [--digest]
 //
 // Defaults: 1,000,000 events, 100,000 tokens, 10,000 policies, a snapshot
 // every 10,000 events. The log is written through the event store (many
@@ -20,7 +21,10 @@
 // `diff` over the whole log, and the baseline: check at random points by
 // folding from seq 0 (no snapshots). Memory: resident size before and
 // after the timeline, snapshots kept. Prints `BENCH <name> <value> <unit>`
-// and `RATIO check_p99_vs_rebuild`. Goals (issue 11): check p99 <= 100 ms,
+// and `RATIO check_p99_vs_rebuild`. --pretty asks for indented answers;
+// --digest prints `DIGEST <query> <sha256>` of the answers (outside the
+// timed sections), so two builds can be shown to answer byte for byte the
+// same on the same log. Goals (issue 11): check p99 <= 100 ms,
 // who p99 <= 500 ms, diff over the whole log <= 2 s.
 #include <unistd.h>
 
@@ -79,6 +83,7 @@ double RssMiB() {
 }
 
 double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
@@ -93,7 +98,10 @@ struct Flags {
   size_t max_snapshots = 128;
   int checks = 200;
   int whos = 20;
-  int diffs = 3;  // whole-log diffs (the best one counts)
+  int diffs = 3;     // whole-log diffs (the best one counts)
+  int rebuilds = 3;  // baseline folds from seq 0 (the median counts)
+  bool pretty = false;
+  bool digest = false;
 };
 
 std::string Tok(uint64_t i) { return "tok-" + std::to_string(i); }
@@ -284,6 +292,21 @@ int main(int argc, char** argv) {
       f.whos = std::stoi(next());
     } else if (a == "--diffs") {
       f.diffs = std::stoi(next());
+    } else if (a == "--rebuilds") {
+      f.rebuilds = std::max(1, std::stoi(next()));
+    } else if (a == "--pretty") {
+      f.pretty = true;
+    } else if (a == "--digest") {
+      f.digest = true;
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "audit_bench [--dir DIR] [--events N] [--tokens T] [--policies P]\n"
+          "            [--snapshot-every K] [--max-snapshots S] [--checks C]\n"
+          "            [--whos W] [--diffs D] [--rebuilds R] [--pretty]\n"
+          "            [--digest]\n"
+          "A log in DIR is reused (its --events/--tokens/--policies are the\n"
+          "ones it was made with); without --dir a temporary one is made.\n");
+      return 0;
     } else {
       Die("unknown flag " + a);
     }
@@ -320,6 +343,8 @@ int main(int argc, char** argv) {
   pit.max_snapshots = f.max_snapshots;
   api::Audit audit(store->get(), pit);
   std::mt19937_64 rng(7);
+  // --digest: the answers of each query, hashed in order.
+  es::Sha256Stream check_digest, who_digest, diff_digest;
   auto check_params = [&](uint64_t seq) {
     api::QueryParams q;
     q.emplace("subject", "token:" + Tok(rng() % f.tokens));
@@ -347,9 +372,10 @@ int main(int argc, char** argv) {
     const uint64_t seq = 1 + rng() % head;
     auto q = check_params(seq);
     start = SteadyClock::now();
-    auto r = audit.Check(q, false);
+    auto r = audit.Check(q, f.pretty);
     checks.push_back(Seconds(start) * 1000);
     if (!r.ok()) Die(r.status().ToString());
+    if (f.digest) check_digest.Update(*r);
     allowed += r->find("\"allowed\":true") != std::string::npos;
   }
   std::printf("BENCH audit_check_p50 %.2f ms\n", Percentile(checks, 0.5));
@@ -364,9 +390,10 @@ int main(int argc, char** argv) {
     q.emplace("resource", "iam:tokens:x");
     q.emplace("at_seq", std::to_string(1 + rng() % head));
     start = SteadyClock::now();
-    auto r = audit.Who(q, false);
+    auto r = audit.Who(q, f.pretty);
     whos.push_back(Seconds(start) * 1000);
     if (!r.ok()) Die(r.status().ToString());
+    if (f.digest) who_digest.Update(*r);
     listed += r->size();
   }
   std::printf("BENCH audit_who_p50 %.1f ms\n", Percentile(whos, 0.5));
@@ -378,19 +405,25 @@ int main(int argc, char** argv) {
     api::QueryParams q;
     q.emplace("from_seq", "0");
     start = SteadyClock::now();
-    auto r = audit.Diff(q, false);
+    auto r = audit.Diff(q, f.pretty);
     diff_s = std::min(diff_s, Seconds(start));
     if (!r.ok()) Die(r.status().ToString());
     diff_bytes = r->size();
+    if (f.digest && i == 0) diff_digest.Update(*r);
   }
   std::printf("BENCH audit_diff_whole_log %.2f s\n", diff_s);
   std::printf("BENCH audit_diff_answer %.1f MiB\n", diff_bytes / 1048576.0);
+  if (f.digest) {
+    std::printf("DIGEST check %s\n", es::ToHex(check_digest.Finish()).c_str());
+    std::printf("DIGEST who %s\n", es::ToHex(who_digest.Finish()).c_str());
+    std::printf("DIGEST diff %s\n", es::ToHex(diff_digest.Finish()).c_str());
+  }
 
   // Baseline: the same check, the state rebuilt from the first event.
   projections::PointInTimeOptions none;
   none.snapshot_every = 0;
   std::vector<double> rebuilds;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < f.rebuilds; ++i) {
     api::Audit cold(store->get(), none);
     const uint64_t seq = head / 2 + rng() % (head / 2);
     auto q = check_params(seq);
