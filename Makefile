@@ -105,7 +105,7 @@ cluster: binary
 # target after the others ran.
 BENCH_OUT := $(BUILD)/bench
 BENCHES   := append_bench authz_bench replay_bench http_bench peer_bench \
-             cluster_bench
+             cluster_bench open_loop_bench
 bench: build
 	@scripts/install-deps.sh --bench
 	@rm -rf $(BENCH_OUT); mkdir -p $(BENCH_OUT); fail=0; \
