@@ -80,6 +80,11 @@ Status Ledger::Tee::Apply(const RecordedEvent& event) {
   return second == nullptr ? OkStatus() : second->Apply(event);
 }
 
+Status Ledger::Tee::ApplyBatch(const RecordedEvent* events, size_t n) {
+  if (second == nullptr) return first->ApplyBatch(events, n);
+  return EventSink::ApplyBatch(events, n);
+}
+
 Status Ledger::WriteSnapshot() {
   // Encode first, then record it with the seq it describes (the store checks
   // that seq's hash).

@@ -70,6 +70,8 @@ class Ledger {
   class Tee final : public EventSink {
    public:
     Status Apply(const RecordedEvent& event) override;
+    // Without an observer, the projections' own ApplyBatch.
+    Status ApplyBatch(const RecordedEvent* events, size_t n) override;
     EventSink* first = nullptr;
     EventSink* second = nullptr;
   };

@@ -9,6 +9,7 @@
 #define IAMLEDGER_CORE_EVENTS_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -220,6 +221,17 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual Status Apply(const RecordedEvent& event) = 0;
+  // The same for events[0, n), consecutive in log order: applies them in
+  // order and stops at the first failure, which it returns (the events
+  // before it are applied). A reader that has events in batches calls this,
+  // so that a sink can do per-batch work once (a lock) and look ahead (ask
+  // for the memory later events touch). The default calls Apply for each.
+  virtual Status ApplyBatch(const RecordedEvent* events, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      IAM_RETURN_IF_ERROR(Apply(events[i]));
+    }
+    return OkStatus();
+  }
 };
 
 }  // namespace iam

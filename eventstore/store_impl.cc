@@ -705,12 +705,19 @@ class ChainReader {
 
 // Reads of at least this many events run the scan, verification and
 // decoding on a thread of their own while the calling thread applies the
-// events, a few bounded batches behind. The hash check of a batch (SHA-256
-// over each event, a good part of the reading) is left to the calling thread
-// when it keeps up, so that the two threads share the work.
+// events (EventSink::ApplyBatch), a few bounded batches behind. The hash
+// check of a batch (SHA-256 over each event, a good part of the reading) is
+// left to the calling thread when it keeps up, so that the two threads share
+// the work.
 constexpr uint64_t kPipelineMin = 4096;
-constexpr size_t kBatchEvents = 256;
-constexpr size_t kBatches = 16;
+constexpr size_t kBatchEvents = 512;
+constexpr size_t kBatches = 32;
+// A side that ran out of work (the applier without a full batch, the reader
+// without a free one) sleeps until this many are ready, or the other side
+// ends: each then runs for a while without waking the other. On a loaded
+// machine a wake-up costs a scheduling delay, so hand-offs are few.
+constexpr size_t kWakeAfter = 8;
+static_assert(2 * kWakeAfter + 2 <= kBatches);
 
 class ReadPipeline {
  public:
@@ -734,7 +741,12 @@ class ReadPipeline {
       size_t i;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return !full_.empty() || done_; });
+        if (full_.empty() && !done_) {
+          applier_waits_ = true;
+          applier_cv_.wait(lock,
+                           [&] { return full_.size() >= kWakeAfter || done_; });
+          applier_waits_ = false;
+        }
         if (full_.empty()) {  // done, and everything was applied
           result = end_;
           break;
@@ -743,24 +755,31 @@ class ReadPipeline {
         full_.pop_front();
       }
       Batch& b = batches_[i];
-      Status applied;
-      for (size_t k = 0; k < b.n && applied.ok(); ++k) {
-        if (b.hash_deferred) {
-          applied = VerifyRecordedEventHash(b.events[k], b.payloads[k]);
-          if (!applied.ok()) break;
+      // Events up to the first bad hash go to the sink; that failure comes
+      // after any of the sink's on earlier events.
+      size_t verified = b.n;
+      Status hash;
+      if (b.hash_deferred) {
+        for (size_t k = 0; k < b.n; ++k) {
+          hash = VerifyRecordedEventHash(b.events[k], b.payloads[k]);
+          if (!hash.ok()) {
+            verified = k;
+            break;
+          }
         }
-        applied = sink->Apply(b.events[k]);
       }
+      Status applied = sink->ApplyBatch(b.events.data(), verified);
+      if (applied.ok()) applied = std::move(hash);
       b.n = 0;
       std::lock_guard<std::mutex> lock(mu_);
       free_.push_back(i);
       if (!applied.ok()) {
         stop_ = true;
-        cv_.notify_all();
+        reader_cv_.notify_all();
         result = applied;
         break;
       }
-      cv_.notify_all();
+      if (reader_waits_ && free_.size() >= kWakeAfter) reader_cv_.notify_one();
     }
     reader.join();
     return result;
@@ -771,16 +790,21 @@ class ReadPipeline {
     std::vector<RecordedEvent> events;
     std::vector<std::string> payloads;  // when hash_deferred
     size_t n = 0;
-    bool hash_deferred = false;  // the consumer checks the hashes
+    bool hash_deferred = false;  // the applier checks the hashes
   };
 
   static constexpr size_t kNone = ~size_t{0};
 
-  // A free batch, or kNone once the consumer stopped. Its hashes are left
-  // to the consumer unless batches wait for it (then the reader has time).
+  // A free batch, or kNone once the applier stopped. Its hashes are left
+  // to the applier unless batches wait for it (then the reader has time).
   size_t TakeFree() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !free_.empty() || stop_; });
+    if (free_.empty() && !stop_) {
+      reader_waits_ = true;
+      reader_cv_.wait(lock,
+                      [&] { return free_.size() >= kWakeAfter || stop_; });
+      reader_waits_ = false;
+    }
     if (stop_) return kNone;
     size_t i = free_.back();
     free_.pop_back();
@@ -791,7 +815,7 @@ class ReadPipeline {
   void Publish(size_t i) {
     std::lock_guard<std::mutex> lock(mu_);
     full_.push_back(i);
-    cv_.notify_all();
+    if (applier_waits_ && full_.size() >= kWakeAfter) applier_cv_.notify_one();
   }
 
   void ReadAll() {
@@ -818,7 +842,7 @@ class ReadPipeline {
     if (cur != kNone && batches_[cur].n > 0) full_.push_back(cur);
     end_ = s;
     done_ = true;
-    cv_.notify_all();
+    applier_cv_.notify_all();
   }
 
   const LogBackend& backend_;
@@ -828,12 +852,15 @@ class ReadPipeline {
   Batch batches_[kBatches];
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<size_t> free_;  // batches the reader may fill
-  std::deque<size_t> full_;   // batches to apply, in log order
-  bool done_ = false;         // the reader has published everything
-  Status end_;                // how its scan ended
-  bool stop_ = false;         // the consumer stopped: the reader stops too
+  std::condition_variable applier_cv_;  // full batches, or done_
+  std::condition_variable reader_cv_;   // free batches, or stop_
+  std::vector<size_t> free_;            // batches the reader may fill
+  std::deque<size_t> full_;             // batches to apply, in log order
+  bool applier_waits_ = false;
+  bool reader_waits_ = false;
+  bool done_ = false;  // the reader has published everything
+  Status end_;         // how its scan ended
+  bool stop_ = false;  // the applier stopped: the reader stops too
 };
 
 Status DeliverVerified(const LogBackend& backend, uint64_t from, uint64_t to,

@@ -353,6 +353,38 @@ View& View::operator=(const View& other) {
 
 Status Projections::Apply(const RecordedEvent& event) {
   std::unique_lock<std::shared_mutex> lock(mu_);
+  return ApplyLocked(event);
+}
+
+// Events of a batch applied under one hold of the lock; readers wait at most
+// for this many.
+constexpr size_t kEventsPerLock = 256;
+// The slots of event i + kLookAhead are requested while event i is applied
+// (a hash table slot at a million streams is a cache miss each).
+constexpr size_t kLookAhead = 4;
+
+Status Projections::ApplyBatch(const RecordedEvent* events, size_t n) {
+  for (size_t i = 0; i < std::min(n, kLookAhead); ++i) Prefetch(events[i]);
+  for (size_t done = 0; done < n;) {
+    const size_t end = std::min(n, done + kEventsPerLock);
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    for (; done < end; ++done) {
+      if (done + kLookAhead < n) Prefetch(events[done + kLookAhead]);
+      IAM_RETURN_IF_ERROR(ApplyLocked(events[done]));
+    }
+  }
+  return OkStatus();
+}
+
+void Projections::Prefetch(const RecordedEvent& event) const {
+  view_.state.stream_versions.Prefetch(event.stream);
+  view_.history.Prefetch(event.stream);
+  if (const auto* e = std::get_if<TokenCreated>(&event.event)) {
+    view_.tokens_by_digest.Prefetch(e->value_digest);
+  }
+}
+
+Status Projections::ApplyLocked(const RecordedEvent& event) {
   if (event.seq != view_.state.last_seq + 1) {
     return DataLossError("seq " + std::to_string(event.seq) +
                          ": projections are at seq " +
@@ -384,11 +416,7 @@ Status Projections::Apply(const RecordedEvent& event) {
   }
   // The slots this event updates after Evolve, requested now: at a million
   // streams each is a cache miss, which then overlaps with Evolve's work.
-  view_.state.stream_versions.Prefetch(event.stream);
-  view_.history.Prefetch(event.stream);
-  if (const auto* e = std::get_if<TokenCreated>(&event.event)) {
-    view_.tokens_by_digest.Prefetch(e->value_digest);
-  }
+  Prefetch(event);
   const Token* created = nullptr;
   Status s = Evolve(view_.state, event, &created);
   if (!s.ok()) {

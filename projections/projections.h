@@ -262,6 +262,9 @@ class Projections final : public EventSink {
   // come in seq order without gaps; an event that cannot apply is DataLoss
   // and changes nothing.
   Status Apply(const RecordedEvent& event) override;
+  // The same for a batch: the lock is taken once per few hundred events, and
+  // the hash table slots of later events are requested ahead.
+  Status ApplyBatch(const RecordedEvent* events, size_t n) override;
 
   // Runs f(const View&) under the shared lock and returns its result. `f`
   // must not block or call back into this object.
@@ -285,6 +288,11 @@ class Projections final : public EventSink {
   Status LoadSnapshot(std::string_view bytes);
 
  private:
+  // Apply with mu_ held exclusively.
+  Status ApplyLocked(const RecordedEvent& event);
+  // Asks for the cache lines of the slots `event` will update.
+  void Prefetch(const RecordedEvent& event) const;
+
   mutable std::shared_mutex mu_;
   View view_;
 };
