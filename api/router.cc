@@ -671,31 +671,29 @@ StatusOr<std::string> HydrateResource(
   }
   std::string out;
   std::vector<std::string> missing;
-  size_t i = 0;
-  while (i < resource_template.size()) {
-    const size_t open = resource_template.find('{', i);
-    if (open == std::string_view::npos) break;
-    const size_t close = resource_template.find('}', open);
-    if (close == std::string_view::npos) break;
-    out.append(resource_template.substr(i, open - i));
-    const std::string name(
-        resource_template.substr(open + 1, close - open - 1));
-    const std::string* value = nullptr;
-    if (auto it = explicit_params.find(name); it != explicit_params.end()) {
-      value = &it->second;
-    } else if (auto pit = path_params.find(name); pit != path_params.end()) {
-      value = &pit->second;
-    }
-    if (value == nullptr) {
-      missing.push_back(name);
-    } else if (value->empty()) {
-      return InvalidArgumentError("parameter \"" + name + "\" has empty value");
-    } else {
-      out += *value;
-    }
-    i = close + 1;
+  std::optional<std::string> first_empty;
+  AppendExpanded(
+      resource_template,
+      [&](std::string_view name) -> std::string_view {
+        const std::string key(name);
+        const std::string* value = nullptr;
+        if (auto it = explicit_params.find(key); it != explicit_params.end()) {
+          value = &it->second;
+        } else if (auto pit = path_params.find(key); pit != path_params.end()) {
+          value = &pit->second;
+        }
+        if (value == nullptr) {
+          missing.push_back(key);
+          return {};
+        }
+        if (value->empty() && !first_empty) first_empty = key;
+        return *value;
+      },
+      &out);
+  if (first_empty) {
+    return InvalidArgumentError("parameter \"" + *first_empty +
+                                "\" has empty value");
   }
-  out.append(resource_template.substr(i));
   if (!missing.empty()) {
     std::string names;
     for (const std::string& n : missing) {
