@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "eventstore/checkpoint.h"
+
 namespace iam::eventstore {
 namespace {
 
@@ -517,6 +519,32 @@ TEST_CASE("crypto: concurrent first starts agree on one key") {
     ++entries;
   }
   CHECK(entries == 1);
+}
+
+}  // namespace
+}  // namespace iam::eventstore
+
+namespace iam::eventstore {
+namespace {
+
+TEST_CASE("checkpoint file line: a seq past 2^64-1 is malformed, not a crash") {
+  Checkpoint cp;
+  cp.seq = 18446744073709551615ull;  // the largest seq parses back
+  cp.head[0] = 7;
+  const std::string key(32, 'k');
+  const std::string line = CheckpointFileLine(cp, key);
+  auto back = ParseCheckpointFileLine(line, key);
+  REQUIRE(back.ok());
+  CHECK(back->seq == cp.seq);
+  // One more digit: out of range for uint64 (stoull threw here, and the
+  // exception ended the process; found by snapshot_fuzz).
+  std::string longer = line;
+  const size_t at = longer.find(" 18446744073709551615 ");
+  REQUIRE(at != std::string::npos);
+  longer.insert(at + 1, "9");
+  auto bad = ParseCheckpointFileLine(longer, key);
+  CHECK(bad.status().code() == StatusCode::kDataLoss);
+  CHECK(bad.status().message() == "checkpoint file is malformed");
 }
 
 }  // namespace
