@@ -123,6 +123,7 @@ Json CompareJson(const EtcdCompare& c) {
   Json j = {{"key", Base64(c.key)},
             {"target", kTargets[static_cast<int>(c.target)]},
             {"result", kResults[static_cast<int>(c.result)]}};
+  if (!c.range_end.empty()) j["range_end"] = Base64(c.range_end);
   switch (c.target) {
     case EtcdCompare::Target::kVersion:
       j["version"] = std::to_string(c.number);
@@ -176,6 +177,11 @@ EtcdCompare EtcdCompare::CreateRevisionEquals(std::string key, int64_t rev) {
   c.key = std::move(key);
   c.target = Target::kCreate;
   c.number = rev;
+  return c;
+}
+EtcdCompare EtcdCompare::NoKeyIn(std::string key, std::string range_end) {
+  EtcdCompare c = CreateRevisionEquals(std::move(key), 0);
+  c.range_end = std::move(range_end);
   return c;
 }
 EtcdOp EtcdOp::Put(std::string key, std::string value, int64_t lease) {

@@ -54,10 +54,15 @@ struct EtcdCompare {
   Result result = Result::kEqual;
   int64_t number = 0;  // kVersion, kCreate, kMod
   std::string value;   // kValue
+  // Non-empty: the comparison holds for every key in [key, range_end) (an
+  // empty range compares a key that does not exist).
+  std::string range_end;
 
   static EtcdCompare ValueEquals(std::string key, std::string value);
   // create_revision == rev (0: the key does not exist).
   static EtcdCompare CreateRevisionEquals(std::string key, int64_t rev);
+  // No key in [key, range_end) exists.
+  static EtcdCompare NoKeyIn(std::string key, std::string range_end);
 };
 
 // One operation of a transaction.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "eventstore/cluster.h"
+#include "eventstore/cluster_seed.h"
 #include "eventstore/codec.h"
 #include "eventstore/commit_point.h"
 #include "eventstore/etcd_client.h"
@@ -136,6 +137,7 @@ class EtcdCluster final : public Cluster, public CommitPoint {
         leader_key_(options_.prefix + "leader"),
         batch_prefix_(options_.prefix + "batch/"),
         applied_prefix_(options_.prefix + "applied/"),
+        restore_key_(options_.prefix + "restore"),
         writer_client_(options_.etcd_endpoints, WriterClientOptions()),
         follow_client_(options_.etcd_endpoints, ReaderClientOptions()),
         elector_client_(options_.etcd_endpoints, ReaderClientOptions()) {}
@@ -362,7 +364,62 @@ class EtcdCluster final : public Cluster, public CommitPoint {
 
   // ---- following: range from the next seq, then watch ----
 
+  // ": the cluster was restored ... <what to do>" when etcd holds the
+  // record of a restore (cluster_seed.h) older than this node's log; ""
+  // otherwise (or when etcd does not answer). `client`: the calling
+  // thread's.
+  std::string RestoreHint(EtcdClient& client, uint64_t local_seq) {
+    auto r = client.Range(restore_key_);
+    if (!r.ok() || r->kvs.empty()) return "";
+    auto rec = ParseRestoreRecord(r->kvs[0].value);
+    if (!rec.ok() || local_seq <= rec->seq) return "";
+    return ": the cluster was restored from a backup at seq " +
+           SeqText(rec->seq) + " (`iamledger cluster seed`, " + rec->at +
+           ", from " + rec->from + "), which rolled back seqs " +
+           SeqText(rec->seq + 1) + ".." + SeqText(local_seq) +
+           " that this node's log still holds. Rebuild this node: stop it, "
+           "move its data directory and its .checkpoint file away, then "
+           "either copy a current backup of a node of the restored cluster "
+           "(or the backup it was restored from) with its .checkpoint file "
+           "in their place, or start it empty (README \"Backup and restore "
+           "in a cluster\")";
+  }
+
+  // A node whose log goes past a restored head must hold the restored
+  // cluster's events after it, not the ones the restore rolled back: its
+  // seq R+1 is compared with the cluster's first batch after the restore
+  // (when etcd still holds it). False when the node must stop.
+  bool CheckNotRolledBack() {
+    auto r = follow_client_.Range(restore_key_);
+    if (!r.ok() || r->kvs.empty()) return true;
+    auto rec = ParseRestoreRecord(r->kvs[0].value);
+    if (!rec.ok() || !rec->done || store_->LastSeq() <= rec->seq) return true;
+    const uint64_t after = rec->seq + 1;
+    auto b = follow_client_.Range(BatchKey(after));
+    if (!b.ok() || b->kvs.empty())
+      return true;  // not there (yet): the head
+                    // compare or the chain tells
+    auto batch = DecodeCommitBatch(b->kvs[0].value);
+    if (!batch.ok()) return true;  // TakeIn reports it
+    auto theirs = DecodeRecordedEvent(after, batch->events.front().second);
+    struct HashOf final : EventSink {
+      Hash hash{};
+      Status Apply(const RecordedEvent& e) override {
+        hash = e.hash;
+        return OkStatus();
+      }
+    } ours;
+    if (!theirs.ok() || !store_->ReadFrom(after, &ours, after).ok())
+      return true;
+    if (theirs->hash == ours.hash) return true;
+    Fatal(DataLossError("seq " + SeqText(after) +
+                        ": this node's event differs from the cluster's" +
+                        RestoreHint(follow_client_, store_->LastSeq())));
+    return false;
+  }
+
   void FollowLoop() {
+    if (!CheckNotRolledBack()) return;
     while (!Stopping()) {
       const uint64_t next = store_->LastSeq() + 1;
       auto range = follow_client_.Range(
@@ -477,19 +534,24 @@ class EtcdCluster final : public Cluster, public CommitPoint {
       if (!r->ranges[0].kvs.empty())
         DecodeHead(r->ranges[0].kvs[0].value, &head);
       if (head.seq < local.seq) {
+        std::string hint = RestoreHint(elector_client_, local.seq);
         Fatal(DataLossError(
             "seq " + SeqText(local.seq) +
-            ": this node's log is ahead of the "
-            "cluster's head (seq " +
-            SeqText(head.seq) +
-            "); was etcd reset? This data directory belongs to another "
-            "cluster"));
+            ": this node's log is ahead of the cluster's head (seq " +
+            SeqText(head.seq) + ")" +
+            (hint.empty()
+                 ? "; was etcd reset? This data directory belongs to another "
+                   "cluster. If etcd was lost, restore the cluster from a "
+                   "backup with `iamledger cluster seed` (README \"Backup "
+                   "and restore in a cluster\")"
+                 : hint)));
         return;
       }
       if (head.seq == local.seq && local.seq > 0 && head.hash != local.hash) {
         Fatal(DataLossError("seq " + SeqText(local.seq) +
                             ": fork: the cluster's head hash differs from "
-                            "this node's"));
+                            "this node's" +
+                            RestoreHint(elector_client_, local.seq)));
         return;
       }
       UpdateLeader(r->ranges[1], head, local);
@@ -590,6 +652,7 @@ class EtcdCluster final : public Cluster, public CommitPoint {
   const std::string leader_key_;
   const std::string batch_prefix_;
   const std::string applied_prefix_;
+  const std::string restore_key_;
   StoreImpl* store_ = nullptr;
 
   EtcdClient writer_client_;   // the writer thread's

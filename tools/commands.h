@@ -99,6 +99,18 @@ struct BackupFlags {
 };
 int RunBackupCreate(const BackupFlags& flags);
 
+// `cluster seed` (tools/cluster_seed.cc; eventstore/cluster_seed.h): a
+// whole cluster restored from a backup into an empty etcd.
+struct ClusterSeedFlags {
+  std::string etcd;      // URL[,URL...] of the (new, empty) etcd members
+  std::string from;      // the backup directory (DIR.checkpoint beside it)
+  std::string key_file;  // empty: iamledger.key beside the backup
+  uint64_t etcd_retain = 10000;  // events written to etcd behind the head
+};
+// Prints the verified backup, its state digest and what to do next; exit 1
+// when the backup does not verify, etcd is not empty or does not answer.
+int RunClusterSeed(const ClusterSeedFlags& flags);
+
 // `import automate` (tools/import_automate.cc).
 struct ImportFlags {
   std::string url;         // the Automate (or iamledger) base URL

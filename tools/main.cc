@@ -211,6 +211,34 @@ int main(int argc, char** argv) {
       "--key-file", backup.key_file,
       "Master key file (offline only; default: beside the data directory)");
 
+  auto* cluster_cmd = app.add_subcommand("cluster", "Cluster administration");
+  cluster_cmd->require_subcommand(1);
+  ClusterSeedFlags seed;
+  auto* seed_cmd = cluster_cmd->add_subcommand(
+      "seed",
+      "Restore a whole cluster whose etcd was lost: verify a backup, then "
+      "write its head and log into an empty etcd (never over a cluster's "
+      "log) and record the restore; then start the nodes from copies of the "
+      "backup");
+  seed_cmd
+      ->add_option("--etcd", seed.etcd,
+                   "The new etcd members' client URLs, URL[,URL...]")
+      ->required();
+  seed_cmd
+      ->add_option("--from", seed.from,
+                   "The backup directory (from `backup create`; its "
+                   ".checkpoint file beside it)")
+      ->required();
+  seed_cmd->add_option("--key-file", seed.key_file,
+                       "The cluster's key file (default: iamledger.key beside "
+                       "the backup)");
+  seed_cmd
+      ->add_option("--etcd-retain", seed.etcd_retain,
+                   "Events written to etcd behind the head (the whole log "
+                   "when shorter), as serve's --etcd-retain")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+
   auto* audit_cmd = app.add_subcommand(
       "audit",
       "Audit queries on a data directory, offline and read-only (the API's "
@@ -283,6 +311,7 @@ int main(int argc, char** argv) {
   if (rebuild_cmd->parsed()) return RunReplayRebuild(replay);
   if (export_cmd->parsed()) return RunReplayExport(replay);
   if (backup_create_cmd->parsed()) return RunBackupCreate(backup);
+  if (seed_cmd->parsed()) return RunClusterSeed(seed);
   for (auto* cmd : {audit_check, audit_who, audit_diff}) {
     if (cmd->parsed()) {
       audit.command = cmd->get_name();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -166,6 +167,16 @@ bool EtcdMembers::Restart(int i) {
   Kill(i);
   if (!Spawn(i, true)) return false;
   return WaitHealthy(i, 30000);
+}
+
+bool EtcdMembers::Wipe() {
+  for (int i = 0; i < size(); ++i) {
+    Kill(i);
+    std::error_code ec;
+    std::filesystem::remove_all(members_[i].data_dir, ec);
+    if (ec) return false;
+  }
+  return Start();
 }
 
 std::string EtcdMembers::log(int i) const {

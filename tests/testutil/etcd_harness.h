@@ -34,6 +34,9 @@ class EtcdMembers {
   void Pause(int i);    // SIGSTOP
   void Resume(int i);   // SIGCONT
   bool Restart(int i);  // after Kill: same data directory, waits for it
+  // etcd lost: kills every member, deletes their data directories and
+  // starts a new, empty etcd cluster on the same ports (as Start).
+  bool Wipe();
   std::string log(int i) const;
   // The `etcd` binary, or "" when it is not installed.
   static std::string Binary();
