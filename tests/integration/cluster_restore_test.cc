@@ -15,43 +15,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-Json TokenBody(const std::string& id) { return Json{{"id", id}, {"name", id}}; }
-
-uint64_t SeqOf(const Response& r) {
-  const std::string s = r.Header("X-Iam-Seq");
-  return s.empty() ? 0 : std::stoull(s);
-}
-
 // The seqs of every event of a node's feed, in order.
 std::vector<uint64_t> FeedSeqs(const Api& api) {
   std::vector<uint64_t> out;
-  uint64_t after = 0;
-  for (;;) {
-    Response r = api.Get("/apis/iam/v2/events?limit=1000&after=" +
-                         std::to_string(after));
-    if (r.status != 200) break;
-    Json j = r.JsonBody();
-    if (j["events"].empty()) break;
-    for (auto& e : j["events"]) out.push_back(e["seq"].get<uint64_t>());
-    after = j["next"].get<uint64_t>();
-  }
+  for (const Json& e : Feed(api)) out.push_back(e["seq"].get<uint64_t>());
   return out;
-}
-
-// `replay verify` of a directory: its events, head hash and state digest
-// lines ("" when it fails).
-std::string DigestOf(const std::string& dir, const std::string& key_file) {
-  CommandResult r = RunIamledger(
-      {"replay", "verify", "--data-dir", dir, "--key-file", key_file});
-  if (r.exit_code != 0) return "";
-  std::istringstream in(r.out);
-  std::string line, digest;
-  while (std::getline(in, line)) {
-    if (line.rfind("state digest:", 0) == 0 ||
-        line.rfind("head hash:", 0) == 0 || line.rfind("events:", 0) == 0)
-      digest += line + "\n";
-  }
-  return digest;
 }
 
 std::string Line(const std::string& out, const std::string& prefix) {
@@ -118,7 +86,7 @@ TEST_CASE(
   CommandResult made = RunIamledger(
       {"backup", "create", "--data-dir", env.DataDir(peer), "--to", bk});
   REQUIRE_MESSAGE(made.exit_code == 0, made.err);
-  const std::string backup_digest = DigestOf(bk, env.key_file);
+  const std::string backup_digest = VerifyDigest(bk, env.key_file);
   REQUIRE(!backup_digest.empty());
   CommandResult bkv = RunIamledger(
       {"replay", "verify", "--data-dir", bk, "--key-file", env.key_file});

@@ -18,29 +18,6 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-Json TokenBody(const std::string& id) { return Json{{"id", id}, {"name", id}}; }
-
-uint64_t SeqOf(const Response& r) {
-  const std::string s = r.Header("X-Iam-Seq");
-  return s.empty() ? 0 : std::stoull(s);
-}
-
-// Every event of node i's feed (seq 1 up).
-std::vector<Json> Feed(const Api& api) {
-  std::vector<Json> out;
-  uint64_t after = 0;
-  for (;;) {
-    Response r = api.Get("/apis/iam/v2/events?limit=1000&after=" +
-                         std::to_string(after));
-    if (r.status != 200) break;
-    Json j = r.JsonBody();
-    if (j["events"].empty()) break;
-    for (auto& e : j["events"]) out.push_back(e);
-    after = j["next"].get<uint64_t>();
-  }
-  return out;
-}
-
 // One logical write retried with the same X-Request-Id on the next node
 // until it gets an answer other than 503 / no answer, or `ms` pass.
 Response Retried(const ClusterEnv& env, int first_node, const std::string& rid,

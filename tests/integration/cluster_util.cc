@@ -9,6 +9,44 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
+Json TokenBody(const std::string& id) { return Json{{"id", id}, {"name", id}}; }
+
+uint64_t SeqOf(const Response& r) {
+  const std::string s = r.Header("X-Iam-Seq");
+  return s.empty() ? 0 : std::stoull(s);
+}
+
+std::vector<Json> Feed(const Api& api) {
+  std::vector<Json> out;
+  uint64_t after = 0;
+  for (;;) {
+    Response r = api.Get("/apis/iam/v2/events?limit=1000&after=" +
+                         std::to_string(after));
+    if (r.status != 200) break;
+    Json j = r.JsonBody();
+    if (j["events"].empty()) break;
+    for (auto& e : j["events"]) out.push_back(e);
+    after = j["next"].get<uint64_t>();
+  }
+  return out;
+}
+
+std::string VerifyDigest(const std::string& dir, const std::string& key_file,
+                         std::string* out) {
+  CommandResult r = RunIamledger(
+      {"replay", "verify", "--data-dir", dir, "--key-file", key_file});
+  if (out != nullptr) *out = r.out + r.err;
+  if (r.exit_code != 0) return "";
+  std::istringstream in(r.out);
+  std::string line, digest;
+  while (std::getline(in, line)) {
+    if (line.rfind("state digest:", 0) == 0 ||
+        line.rfind("head hash:", 0) == 0 || line.rfind("events:", 0) == 0)
+      digest += line + "\n";
+  }
+  return digest;
+}
+
 ClusterEnv::ClusterEnv(int n, int etcd_members)
     : etcd(etcd_members, dir.path()), key_file(dir.path() + "/iamledger.key") {
   for (int i = 0; i < n; ++i) {
@@ -104,18 +142,7 @@ bool ClusterEnv::WaitApplied(uint64_t seq, int ms) const {
 }
 
 std::string ClusterEnv::Digest(int i, std::string* out) const {
-  CommandResult r = RunIamledger(
-      {"replay", "verify", "--data-dir", DataDir(i), "--key-file", key_file});
-  if (out != nullptr) *out = r.out + r.err;
-  if (r.exit_code != 0) return "";
-  std::istringstream in(r.out);
-  std::string line, digest;
-  while (std::getline(in, line)) {
-    if (line.rfind("state digest:", 0) == 0 ||
-        line.rfind("head hash:", 0) == 0 || line.rfind("events:", 0) == 0)
-      digest += line + "\n";
-  }
-  return digest;
+  return VerifyDigest(DataDir(i), key_file, out);
 }
 
 }  // namespace iam::integration

@@ -15,6 +15,18 @@
 
 namespace iam::integration {
 
+// Helpers of the cluster suites (cluster_test, cluster_restore_test).
+// {"id": id, "name": id}: a token create body.
+Json TokenBody(const std::string& id);
+// The response's X-Iam-Seq; 0 when it has none.
+uint64_t SeqOf(const Response& r);
+// Every event of a node's feed, seq 1 up, paging through /events.
+std::vector<Json> Feed(const Api& api);
+// The "events:", "head hash:" and "state digest:" lines of `replay verify`
+// on `dir` ("" when it fails; *out, when given, gets its output).
+std::string VerifyDigest(const std::string& dir, const std::string& key_file,
+                         std::string* out = nullptr);
+
 struct ClusterEnv {
   explicit ClusterEnv(int nodes = 3, int etcd_members = 3);
 
