@@ -13,22 +13,12 @@
 #include "eventstore/crypto.h"
 #include "eventstore/etcd_client.h"
 #include "tools/commands.h"
+#include "tools/state_fold.h"
 
 namespace iam::tools {
 namespace {
 
 namespace es = eventstore;
-
-class Fold final : public EventSink {
- public:
-  Status Apply(const RecordedEvent& event) override {
-    return Evolve(state_, event);
-  }
-  const IamState& state() const { return state_; }
-
- private:
-  IamState state_;
-};
 
 int Fail(const std::string& message, int code = 1) {
   std::fprintf(stderr, "iamledger: cluster seed: %s\n", message.c_str());
@@ -49,7 +39,7 @@ int RunClusterSeed(const ClusterSeedFlags& flags) {
                 " (the cluster's key file: the backup's checkpoint is "
                 "checked with it; pass --key-file)");
   }
-  static Fold* const fold = new Fold;  // never freed: the process exits
+  StateFold* const fold = &NewFold();
   es::SeedOptions options;
   options.etcd_endpoints = std::move(*endpoints);
   options.backup_dir = flags.from;

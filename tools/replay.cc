@@ -19,6 +19,7 @@
 #include "eventstore/crypto.h"
 #include "eventstore/event_store.h"
 #include "tools/commands.h"
+#include "tools/state_fold.h"
 
 namespace iam::tools {
 namespace {
@@ -107,27 +108,6 @@ StatusOr<es::VerifyReport> Run(const ReplayFlags& flags,
   auto report = es::VerifyLog(flags.data_dir, options);
   bar->Clear();
   return report;
-}
-
-// The fold: core's Evolve, the one fold of live writes, start-up and replay
-// (the projections add only lookup indexes, which the state digest and the
-// rebuilt state do not need).
-class StateFold final : public EventSink {
- public:
-  Status Apply(const RecordedEvent& event) override {
-    return Evolve(state_, event);
-  }
-  const IamState& state() const { return state_; }
-
- private:
-  IamState state_;
-};
-
-// A fold that is never freed: the process exits right after printing, and
-// tearing down millions of entries would only cost time.
-StateFold& NewFold() {
-  static StateFold* const fold = new StateFold;  // once per process
-  return *fold;
 }
 
 using Json = nlohmann::ordered_json;
