@@ -86,13 +86,24 @@ Status Ledger::Tee::ApplyBatch(const RecordedEvent* events, size_t n) {
 }
 
 Status Ledger::WriteSnapshot() {
-  // Encode first, then record it with the seq it describes (the store checks
-  // that seq's hash).
-  uint64_t seq = 0;
-  std::string bytes = projections_.EncodeSnapshot(&seq);
-  if (seq == 0) return OkStatus();
+  // The private fold: the newest snapshot (when it still loads) plus the log
+  // after it, up to the head as it is now.
+  const uint64_t head = store_->LastSeq();
   auto current = store_->GetSnapshot();
-  if (current.ok() && current->seq == seq) return OkStatus();
+  if (head == 0 || (current.ok() && current->seq == head)) return OkStatus();
+  projections::Projections fold;
+  if (current.ok()) {
+    // One that does not load, or not at its seq, is folded past from seq 1.
+    Status loaded = fold.LoadSnapshot(current->bytes);
+    if (loaded.ok() && fold.last_seq() != current->seq) {
+      fold.LoadSnapshot(projections::Projections().EncodeSnapshot())
+          .IgnoreError();
+    }
+    current = NotFoundError("");  // frees its bytes before the fold grows
+  }
+  IAM_RETURN_IF_ERROR(store_->ReadFrom(fold.last_seq() + 1, &fold, head));
+  uint64_t seq = 0;
+  std::string bytes = fold.EncodeSnapshot(&seq);
   return store_->PutSnapshot(seq, bytes);
 }
 
@@ -102,7 +113,13 @@ Status Ledger::Close() {
   if (cluster_) cluster_->Stop();
   Status closed = store_->Close();
   if (!closed.ok()) return closed;
-  return WriteSnapshot();
+  // Nothing writes now: the live projections are the state at the head.
+  uint64_t seq = 0;
+  std::string bytes = projections_.EncodeSnapshot(&seq);
+  if (seq == 0) return OkStatus();
+  auto current = store_->GetSnapshot();
+  if (current.ok() && current->seq == seq) return OkStatus();
+  return store_->PutSnapshot(seq, bytes);
 }
 
 }  // namespace iam::api

@@ -56,8 +56,13 @@ class Ledger {
   eventstore::Cluster* cluster() { return cluster_.get(); }
   const eventstore::MasterKeys& keys() const { return keys_; }
 
-  // Writes a projection snapshot at the current seq to `meta` (a no-op when
-  // the newest snapshot is already there).
+  // Writes a projection snapshot at the log's head to `meta` (a no-op when
+  // the newest snapshot is already there). It never reads the live
+  // projections, so writers never wait for it: it folds a private state from
+  // the newest snapshot and the log after it, which costs a second copy of
+  // the state while it runs (freed on return) and the CPU of decoding,
+  // folding and encoding. Safe to call from any thread while the store takes
+  // writes; run it on a background thread.
   Status WriteSnapshot();
 
   // Stops following the cluster (if any), closes the store (writes a

@@ -48,6 +48,13 @@ class LogBackend {
   // synced.
   virtual StatusOr<std::string> GetMeta(std::string_view key) const = 0;
   virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
+  // PutMeta for a value of megabytes (the projection snapshot): as durable
+  // on return, but kept out of the write-ahead log that commits go through,
+  // so that no commit queues behind writing and syncing it. RocksDB: written
+  // without the WAL, then the meta column family flushed.
+  virtual Status PutLargeMeta(std::string_view key, std::string_view value) {
+    return PutMeta(key, value);
+  }
 
   virtual StatusOr<std::string> GetKey(std::string_view key) const = 0;
 

@@ -122,6 +122,18 @@ class RocksBackend final : public LogBackend {
                       rocksdb::Slice(value.data(), value.size())),
         "write"));
   }
+  Status PutLargeMeta(std::string_view key, std::string_view value) override {
+    if (!sync_writes_) return PutMeta(key, value);
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;
+    IAM_RETURN_IF_ERROR(Stopped());
+    IAM_RETURN_IF_ERROR(Failed(FromRocks(
+        db_.db()->Put(wo, db_.meta(), rocksdb::Slice(key.data(), key.size()),
+                      rocksdb::Slice(value.data(), value.size())),
+        "write")));
+    return Failed(FromRocks(
+        db_.db()->Flush(rocksdb::FlushOptions(), db_.meta()), "flush"));
+  }
   StatusOr<std::string> GetKey(std::string_view key) const override {
     return db_.Get(db_.keys(), key);
   }

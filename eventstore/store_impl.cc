@@ -43,6 +43,8 @@ StatusOr<std::unique_ptr<StoreImpl>> StoreImpl::Open(
   if (commit_point != nullptr)
     IAM_RETURN_IF_ERROR(store->IndexRecentRequests());
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  store->checkpointer_ =
+      std::thread([s = store.get()] { s->CheckpointerLoop(); });
   return store;
 }
 
@@ -281,14 +283,27 @@ void StoreImpl::Publish(
       }
     }
   }
-  new_events_cv_.notify_all();
   const uint64_t interval = std::max<uint64_t>(options_.checkpoint_interval, 1);
   if (seq / interval > before / interval) {
-    Status cp = WriteCheckpoint();
-    if (!cp.ok()) {
+    {
       std::lock_guard<std::mutex> lock(state_mu_);
-      write_error_ = cp;
+      checkpoint_due_ = true;
     }
+    checkpoint_cv_.notify_one();
+  }
+  new_events_cv_.notify_all();
+}
+
+void StoreImpl::CheckpointerLoop() {
+  std::unique_lock<std::mutex> lock(state_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lock, [&] { return checkpoint_due_ || closed_; });
+    if (!checkpoint_due_) return;  // closed; Close writes the last one
+    checkpoint_due_ = false;
+    lock.unlock();
+    Status cp = WriteCheckpoint();
+    lock.lock();
+    if (!cp.ok() && write_error_.ok()) write_error_ = cp;
   }
 }
 
@@ -612,7 +627,7 @@ Status StoreImpl::PutSnapshot(uint64_t seq, std::string_view bytes) {
   std::string value = EncodeSeqKey(seq);
   value.append(reinterpret_cast<const char*>(at.hash.data()), at.hash.size());
   value.append(bytes);
-  return backend_->PutMeta(kMetaSnapshotKey, value);
+  return backend_->PutLargeMeta(kMetaSnapshotKey, value);
 }
 
 StatusOr<EventStore::Snapshot> StoreImpl::GetSnapshot() const {
@@ -641,13 +656,14 @@ Status StoreImpl::Close() {
   // Only a store that opened (and so started its writer) checkpoints.
   if (!writer_.joinable()) return OkStatus();
   writer_.join();
-  Status s = WriteError().ok() ? WriteCheckpoint() : OkStatus();
   {
     std::lock_guard<std::mutex> lock(state_mu_);
     closed_ = true;
   }
   new_events_cv_.notify_all();
-  return s;
+  checkpoint_cv_.notify_one();
+  checkpointer_.join();
+  return WriteError().ok() ? WriteCheckpoint() : OkStatus();
 }
 
 // ---- ReadFrom's helpers -----------------------------------------------------

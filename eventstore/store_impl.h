@@ -128,6 +128,13 @@ class StoreImpl final : public EventStore {
   // Serializes checkpoint writes (meta and file), so checkpoints only move
   // forward. Taken before state_mu_.
   std::mutex checkpoint_mu_;
+  // Writes the checkpoints that Publish marks due (checkpoint_due_, every
+  // checkpoint_interval events), off the commit path: the committer never
+  // waits for a checkpoint's syncs. It covers the head as it is when it runs
+  // (committed, so durable), which may be past the seq that made it due.
+  // Stops at close (closed_); Close then writes the last checkpoint itself.
+  void CheckpointerLoop();
+  std::thread checkpointer_;
 
   // Committed state. Written by the committer only (committing_: the writer
   // thread or an inline Append), under state_mu_; read by anyone under it.
@@ -138,6 +145,8 @@ class StoreImpl final : public EventStore {
   Micros last_recorded_at_ = 0;
   std::unordered_map<std::string, uint64_t> stream_versions_;
   Checkpoint checkpoint_;
+  bool checkpoint_due_ = false;            // the checkpointer's work
+  std::condition_variable checkpoint_cv_;  // checkpoint_due_ or closed_
   Status write_error_;
   StoreStats stats_;
   bool closed_ = false;
