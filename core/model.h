@@ -126,7 +126,15 @@ struct LargeAllocator {
 // linear probing over one array of {hash, key, value} slots, so a lookup
 // costs one cache miss where a node-based map costs three. The subset of the
 // std::unordered_map interface iamledger uses; iteration order is
-// unspecified, and iterators and references are invalidated by insertion.
+// unspecified, and iterators and references are invalidated by insertion
+// and erasure.
+//
+// Growth is incremental, so that no insertion pays for the whole table: at
+// 3/4 full the slots move to a `draining` array and a table twice the size
+// starts empty; every insertion then moves the next kMovesPerInsert draining
+// slots over, and lookups look in both until the draining array is empty
+// (well before the new table is 3/4 full). A slot moved out of the draining
+// array keeps probe runs intact as a tombstone (hash kMoved).
 template <typename V>
 class StringMap {
   struct Slot;
@@ -165,104 +173,113 @@ class StringMap {
    private:
     friend class StringMap;
     using SlotPtr = std::conditional_t<kConst, const Slot*, Slot*>;
-    Iterator(SlotPtr slot, SlotPtr end) : slot_(slot), end_(end) { Settle(); }
+    // [slot, end) first, then [next, next_end) (the draining array).
+    Iterator(SlotPtr slot, SlotPtr end, SlotPtr next = nullptr,
+             SlotPtr next_end = nullptr)
+        : slot_(slot), end_(end), next_(next), next_end_(next_end) {
+      Settle();
+    }
     void Settle() {
-      while (slot_ != end_ && slot_->hash == 0) ++slot_;
+      for (;;) {
+        while (slot_ != end_ && !Used(slot_->hash)) ++slot_;
+        if (slot_ != end_ || next_ == next_end_) return;
+        slot_ = next_;
+        end_ = next_end_;
+        next_ = next_end_ = nullptr;
+      }
     }
     SlotPtr slot_ = nullptr;
     SlotPtr end_ = nullptr;
+    SlotPtr next_ = nullptr;
+    SlotPtr next_end_ = nullptr;
   };
   using iterator = Iterator<false>;
   using const_iterator = Iterator<true>;
 
   StringMap() = default;
 
-  iterator begin() { return iterator(Slots(), Slots() + slots_.size()); }
-  iterator end() {
-    return iterator(Slots() + slots_.size(), Slots() + slots_.size());
-  }
+  iterator begin() { return MakeIterator<iterator>(this, Slots()); }
+  iterator end() { return MakeIterator<iterator>(this, nullptr); }
   const_iterator begin() const {
-    return const_iterator(Slots(), Slots() + slots_.size());
+    return MakeIterator<const_iterator>(this, Slots());
   }
   const_iterator end() const {
-    return const_iterator(Slots() + slots_.size(), Slots() + slots_.size());
+    return MakeIterator<const_iterator>(this, nullptr);
   }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   void clear() {
     slots_.clear();
+    draining_.clear();
+    drained_ = 0;
     size_ = 0;
   }
   void reserve(size_t n) {
     size_t want = 16;
     while (want * 3 < n * 4) want *= 2;
-    if (want > slots_.size()) Rehash(want);
+    if (want <= slots_.size()) return;
+    FinishDraining();
+    Rehash(want);
   }
 
   iterator find(std::string_view key) {
-    const size_t i = FindSlot(key, Hash(key));
-    return i == kNone ? end() : iterator(Slots() + i, Slots() + slots_.size());
+    return At<iterator>(this, Locate(key, Hash(key)));
   }
   const_iterator find(std::string_view key) const {
-    const size_t i = FindSlot(key, Hash(key));
-    return i == kNone ? end()
-                      : const_iterator(Slots() + i, Slots() + slots_.size());
+    return At<const_iterator>(this, Locate(key, Hash(key)));
   }
   bool contains(std::string_view key) const {
-    return FindSlot(key, Hash(key)) != kNone;
+    return Locate(key, Hash(key)) != nullptr;
   }
   size_t count(std::string_view key) const { return contains(key) ? 1 : 0; }
   V& at(std::string_view key) {
-    const size_t i = FindSlot(key, Hash(key));
-    if (i == kNone) throw std::out_of_range("StringMap::at");
-    return slots_[i].kv.second;
+    Slot* s = const_cast<Slot*>(Locate(key, Hash(key)));
+    if (s == nullptr) throw std::out_of_range("StringMap::at");
+    return s->kv.second;
   }
   const V& at(std::string_view key) const {
-    const size_t i = FindSlot(key, Hash(key));
-    if (i == kNone) throw std::out_of_range("StringMap::at");
-    return slots_[i].kv.second;
+    const Slot* s = Locate(key, Hash(key));
+    if (s == nullptr) throw std::out_of_range("StringMap::at");
+    return s->kv.second;
   }
   // Asks for the cache line where `key` is or would go, ahead of a lookup
   // or insertion (which then does not wait for memory).
   void Prefetch(std::string_view key) const {
+    const uint64_t hash = Hash(key);
     if (!slots_.empty()) {
-      __builtin_prefetch(&slots_[Hash(key) & (slots_.size() - 1)], 1);
+      __builtin_prefetch(&slots_[hash & (slots_.size() - 1)], 1);
+    }
+    if (!draining_.empty()) {
+      __builtin_prefetch(&draining_[hash & (draining_.size() - 1)], 1);
     }
   }
 
   // The value of `key`, inserted value-initialized when absent.
   V& operator[](std::string_view key) {
     const uint64_t hash = Hash(key);
-    size_t i = FindSlot(key, hash);
-    if (i != kNone) return slots_[i].kv.second;
-    if (4 * (size_ + 1) > 3 * slots_.size()) {
-      Rehash(slots_.empty() ? 16 : 2 * slots_.size());
-    }
-    i = FreeSlot(hash);
-    slots_[i].hash = hash;
-    slots_[i].kv.first.assign(key);
+    if (Slot* s = const_cast<Slot*>(Locate(key, hash))) return s->kv.second;
+    if (4 * (SizeInSlots() + 1) > 3 * slots_.size()) StartGrowing();
+    Slot& s = slots_[FreeSlot(hash)];
+    s.hash = hash;
+    s.kv.first.assign(key);
     ++size_;
-    return slots_[i].kv.second;
+    MoveSome();
+    return s.kv.second;
   }
 
   // Removes the entry `it` points at; other iterators are invalidated.
   void erase(iterator it) {
-    size_t gap = static_cast<size_t>(it.slot_ - Slots());
-    // Backward-shift deletion: later slots of the run move into the gap
-    // when their home is not between the gap and themselves.
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = (gap + 1) & mask; slots_[i].hash != 0; i = (i + 1) & mask) {
-      const size_t home = slots_[i].hash & mask;
-      if (((i - home) & mask) >= ((i - gap) & mask)) {
-        slots_[gap].hash = slots_[i].hash;
-        slots_[gap].kv = std::move(slots_[i].kv);
-        gap = i;
-      }
-    }
-    slots_[gap].hash = 0;
-    slots_[gap].kv = value_type();
+    Slot* slot = it.slot_;
     --size_;
+    if (!slots_.empty() && slot >= Slots() && slot < Slots() + slots_.size()) {
+      EraseFromSlots(static_cast<size_t>(slot - Slots()));
+      return;
+    }
+    // In the draining array: a tombstone keeps the runs through it.
+    slot->hash = kMoved;
+    slot->kv = value_type();
+    --draining_size_;
   }
   size_t erase(std::string_view key) {
     auto it = find(key);
@@ -273,20 +290,25 @@ class StringMap {
 
   friend bool operator==(const StringMap& a, const StringMap& b) {
     if (a.size_ != b.size_) return false;
-    for (const Slot& s : a.slots_) {
-      if (s.hash == 0) continue;
-      const size_t i = b.FindSlot(s.kv.first, s.hash);
-      if (i == kNone || !(b.slots_[i].kv.second == s.kv.second)) return false;
+    for (const auto& [key, value] : a) {
+      const Slot* s = b.Locate(key, Hash(key));
+      if (s == nullptr || !(s->kv.second == value)) return false;
     }
     return true;
   }
 
  private:
   struct Slot {
-    uint64_t hash = 0;  // 0: empty (Hash never returns 0)
+    uint64_t hash = 0;  // 0: empty; kMoved: a tombstone (Hash: odd values)
     value_type kv;
   };
-  static constexpr size_t kNone = ~size_t{0};
+  using SlotArray = std::vector<Slot, LargeAllocator<Slot>>;
+  static constexpr uint64_t kMoved = 2;
+  // Draining slots moved per insertion: the draining array (half the new
+  // table's size) is empty after draining.size() / kMovesPerInsert
+  // insertions, when the new table is at most 7/16 full.
+  static constexpr size_t kMovesPerInsert = 8;
+  static bool Used(uint64_t hash) { return hash != 0 && hash != kMoved; }
 
   static uint64_t Hash(std::string_view key) {
     // 8 bytes at a time, a multiply-xorshift mix per word.
@@ -309,17 +331,52 @@ class StringMap {
       w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
     }
     h = mix(mix(h ^ w) * 0xd6e8feb86659fd93ULL);
-    return h | 1;  // never 0
+    return h | 1;  // never 0 or kMoved
   }
   Slot* Slots() { return slots_.data(); }
   const Slot* Slots() const { return slots_.data(); }
-  size_t FindSlot(std::string_view key, uint64_t hash) const {
-    if (slots_.empty()) return kNone;
-    const size_t mask = slots_.size() - 1;
+
+  // begin (`first` = Slots()) or end (`first` = null) of `self`.
+  template <typename It, typename Self>
+  static It MakeIterator(Self* self, decltype(self->Slots()) first) {
+    auto* s = self->slots_.data();
+    auto* s_end = s + self->slots_.size();
+    auto* d = self->draining_.data();
+    auto* d_end = d + self->draining_.size();
+    if (first == nullptr) {  // end(): past the last array iterated
+      return self->draining_.empty() ? It(s_end, s_end) : It(d_end, d_end);
+    }
+    return It(s, s_end, d, d_end);
+  }
+  // An iterator at `slot` (null: end()).
+  template <typename It, typename Self>
+  static It At(Self* self, const Slot* slot) {
+    using Ptr = decltype(self->Slots());
+    Ptr p = const_cast<Ptr>(slot);
+    if (p == nullptr) return MakeIterator<It>(self, nullptr);
+    auto* s = self->slots_.data();
+    auto* s_end = s + self->slots_.size();
+    if (!self->slots_.empty() && p >= s && p < s_end) {
+      auto* d = self->draining_.data();
+      return It(p, s_end, d, d + self->draining_.size());
+    }
+    auto* d_end = self->draining_.data() + self->draining_.size();
+    return It(p, d_end);
+  }
+
+  // The slot holding `key` (in the table or the draining array), or null.
+  const Slot* Locate(std::string_view key, uint64_t hash) const {
+    if (const Slot* s = FindIn(slots_, key, hash)) return s;
+    return draining_.empty() ? nullptr : FindIn(draining_, key, hash);
+  }
+  static const Slot* FindIn(const SlotArray& slots, std::string_view key,
+                            uint64_t hash) {
+    if (slots.empty()) return nullptr;
+    const size_t mask = slots.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      const Slot& s = slots_[i];
-      if (s.hash == 0) return kNone;
-      if (s.hash == hash && s.kv.first == key) return i;
+      const Slot& s = slots[i];
+      if (s.hash == 0) return nullptr;
+      if (s.hash == hash && s.kv.first == key) return &s;
     }
   }
   size_t FreeSlot(uint64_t hash) const {
@@ -328,9 +385,66 @@ class StringMap {
     while (slots_[i].hash != 0) i = (i + 1) & mask;
     return i;
   }
+  // Entries in slots_ (the rest of size_ is still draining).
+  size_t SizeInSlots() const { return size_ - draining_size_; }
+
+  // Backward-shift deletion: later slots of the run move into the gap when
+  // their home is not between the gap and themselves.
+  void EraseFromSlots(size_t gap) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = (gap + 1) & mask; slots_[i].hash != 0; i = (i + 1) & mask) {
+      const size_t home = slots_[i].hash & mask;
+      if (((i - home) & mask) >= ((i - gap) & mask)) {
+        slots_[gap].hash = slots_[i].hash;
+        slots_[gap].kv = std::move(slots_[i].kv);
+        gap = i;
+      }
+    }
+    slots_[gap].hash = 0;
+    slots_[gap].kv = value_type();
+  }
+
+  // slots_ becomes the draining array; a table twice its size takes over.
+  void StartGrowing() {
+    FinishDraining();
+    const size_t capacity = slots_.empty() ? 16 : 2 * slots_.size();
+    draining_size_ = size_;
+    draining_ = std::move(slots_);
+    drained_ = 0;
+    slots_ = SlotArray(capacity);
+    if (draining_size_ == 0) draining_.clear();
+  }
+  // Moves the next kMovesPerInsert slots of the draining array over.
+  void MoveSome() {
+    if (draining_.empty()) return;
+    const size_t stop = std::min(draining_.size(), drained_ + kMovesPerInsert);
+    for (; drained_ < stop; ++drained_) MoveOver(draining_[drained_]);
+    if (drained_ == draining_.size() || draining_size_ == 0) {
+      draining_ = SlotArray();
+      draining_size_ = 0;
+      drained_ = 0;
+    }
+  }
+  void FinishDraining() {
+    for (; drained_ < draining_.size(); ++drained_) {
+      MoveOver(draining_[drained_]);
+    }
+    draining_ = SlotArray();
+    draining_size_ = 0;
+    drained_ = 0;
+  }
+  void MoveOver(Slot& from) {
+    if (!Used(from.hash)) return;
+    Slot& to = slots_[FreeSlot(from.hash)];
+    to.hash = from.hash;
+    to.kv = std::move(from.kv);
+    from.hash = kMoved;
+    from.kv = value_type();
+    --draining_size_;
+  }
   void Rehash(size_t capacity) {
-    std::vector<Slot, LargeAllocator<Slot>> old = std::move(slots_);
-    slots_ = std::vector<Slot, LargeAllocator<Slot>>(capacity);
+    SlotArray old = std::move(slots_);
+    slots_ = SlotArray(capacity);
     for (Slot& s : old) {
       if (s.hash == 0) continue;
       Slot& to = slots_[FreeSlot(s.hash)];
@@ -340,8 +454,14 @@ class StringMap {
   }
 
   // A power of two in size, at most 3/4 used.
-  std::vector<Slot, LargeAllocator<Slot>> slots_;
-  size_t size_ = 0;
+  SlotArray slots_;
+  // The table before the last growth, while its entries move over: slots
+  // [0, drained_) are moved (tombstones or empty); draining_size_ entries
+  // are left in it. Empty when no growth is under way.
+  SlotArray draining_;
+  size_t drained_ = 0;
+  size_t draining_size_ = 0;
+  size_t size_ = 0;  // in both arrays
 };
 
 // The evaluation forms of authorization (core/authorize.cc), derived from

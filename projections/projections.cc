@@ -62,20 +62,26 @@ size_t DigestIndex::HomeOf(const unsigned char* key) {
 }
 
 size_t DigestIndex::FindSlot(std::string_view digest, const Key& key) const {
-  if (slots_.empty()) return npos;
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = HomeOf(key.bytes) & mask;; i = (i + 1) & mask) {
-    const Slot& s = slots_[i];
-    if (s.token == 0) return npos;
-    if (((s.token & kExactKey) != 0) == key.exact &&
-        Load64(s.key) == Load64(key.bytes) &&
-        Load64(s.key + 8) == Load64(key.bytes + 8) &&
-        Load64(s.key + 16) == Load64(key.bytes + 16) &&
-        Load64(s.key + 24) == Load64(key.bytes + 24) &&
-        (key.exact || s.first()->value_digest == digest)) {
-      return i;
+  auto find_in = [&](const SlotArray& slots) -> size_t {
+    if (slots.empty()) return npos;
+    const size_t mask = slots.size() - 1;
+    for (size_t i = HomeOf(key.bytes) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots[i];
+      if (s.token == 0) return npos;
+      if (s.token != kMoved && ((s.token & kExactKey) != 0) == key.exact &&
+          Load64(s.key) == Load64(key.bytes) &&
+          Load64(s.key + 8) == Load64(key.bytes + 8) &&
+          Load64(s.key + 16) == Load64(key.bytes + 16) &&
+          Load64(s.key + 24) == Load64(key.bytes + 24) &&
+          (key.exact || s.first()->value_digest == digest)) {
+        return i;
+      }
     }
-  }
+  };
+  if (size_t i = find_in(slots_); i != npos) return i;
+  if (draining_.empty()) return npos;
+  const size_t i = find_in(draining_);
+  return i == npos ? npos : slots_.size() + i;
 }
 
 std::string_view DigestIndex::DigestOf(const Slot& slot) const {
@@ -85,19 +91,51 @@ std::string_view DigestIndex::DigestOf(const Slot& slot) const {
   return slot.first()->value_digest;
 }
 
-void DigestIndex::Grow() {
-  SlotArray old = std::move(slots_);
-  slots_ = SlotArray(std::max<size_t>(16, old.size() * 2));
+void DigestIndex::Place(const Slot& slot) {
   const size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.token == 0) continue;
-    size_t i = HomeOf(s.key) & mask;
-    while (slots_[i].token != 0) i = (i + 1) & mask;
-    slots_[i] = s;
+  size_t i = HomeOf(slot.key) & mask;
+  while (slots_[i].token != 0) i = (i + 1) & mask;
+  slots_[i] = slot;
+}
+
+void DigestIndex::StartGrowing() {
+  while (!draining_.empty()) MoveSome();  // not reached: drained by now
+  const size_t capacity = std::max<size_t>(16, slots_.size() * 2);
+  draining_used_ = used_;
+  draining_ = std::move(slots_);
+  drained_ = 0;
+  slots_ = SlotArray(capacity);
+  if (draining_used_ == 0) draining_ = SlotArray();
+}
+
+void DigestIndex::MoveOver(Slot& from) {
+  if (from.token == 0 || from.token == kMoved) return;
+  Place(from);
+  from = Slot{};
+  from.token = kMoved;
+  --draining_used_;
+}
+
+void DigestIndex::MoveSome() {
+  if (draining_.empty()) return;
+  const size_t stop = std::min(draining_.size(), drained_ + kMovesPerInsert);
+  for (; drained_ < stop; ++drained_) MoveOver(draining_[drained_]);
+  if (drained_ == draining_.size() || draining_used_ == 0) {
+    draining_ = SlotArray();
+    drained_ = 0;
+    draining_used_ = 0;
   }
 }
 
 void DigestIndex::RemoveSlot(size_t gap) {
+  --used_;
+  if (gap >= slots_.size()) {  // draining: a tombstone keeps the runs
+    Slot& s = draining_[gap - slots_.size()];
+    s = Slot{};
+    s.token = kMoved;
+    --draining_used_;
+    return;
+  }
   // Backward-shift deletion: later slots of the run move into the gap when
   // their home is not between the gap and themselves.
   const size_t mask = slots_.size() - 1;
@@ -109,7 +147,6 @@ void DigestIndex::RemoveSlot(size_t gap) {
     }
   }
   slots_[gap] = Slot{};
-  --used_;
 }
 
 void DigestIndex::Insert(const Token* token) {
@@ -117,19 +154,18 @@ void DigestIndex::Insert(const Token* token) {
   const Key key = KeyOf(digest);
   size_t i = FindSlot(digest, key);
   if (i == npos) {
-    if (4 * (used_ + 1) > 3 * slots_.size()) Grow();
-    const size_t mask = slots_.size() - 1;
-    i = HomeOf(key.bytes) & mask;
-    while (slots_[i].token != 0) i = (i + 1) & mask;
-    Slot& s = slots_[i];
+    if (4 * (used_ - draining_used_ + 1) > 3 * slots_.size()) StartGrowing();
+    Slot s;
     s.token = reinterpret_cast<uintptr_t>(token) | (key.exact ? kExactKey : 0);
     std::memcpy(s.key, key.bytes, kKeySize);
     Describe(s, token);
+    Place(s);
     ++used_;
+    MoveSome();
     return;
   }
   // A shared digest: the tokens by id, the first one in the slot.
-  Slot& s = slots_[i];
+  Slot& s = SlotAt(i);
   std::vector<const Token*>& list = shared_[digest];
   if (!(s.token & kShared)) list = {s.first()};
   auto by_id = [](const Token* a, const Token* b) { return a->id < b->id; };
@@ -143,7 +179,7 @@ void DigestIndex::Erase(const Token* token) {
   const std::string& digest = token->value_digest;
   const size_t i = FindSlot(digest, KeyOf(digest));
   if (i == npos) return;
-  Slot& s = slots_[i];
+  Slot& s = SlotAt(i);
   if (!(s.token & kShared)) {
     if (s.first() == token) RemoveSlot(i);
     return;
@@ -167,6 +203,9 @@ void DigestIndex::Erase(const Token* token) {
 
 void DigestIndex::Clear() {
   slots_ = SlotArray();
+  draining_ = SlotArray();
+  drained_ = 0;
+  draining_used_ = 0;
   used_ = 0;
   shared_.clear();
 }
@@ -174,7 +213,11 @@ void DigestIndex::Clear() {
 void DigestIndex::Prefetch(std::string_view digest) const {
   if (slots_.empty()) return;
   const Key key = KeyOf(digest);
-  __builtin_prefetch(&slots_[HomeOf(key.bytes) & (slots_.size() - 1)], 1);
+  const size_t home = HomeOf(key.bytes);
+  __builtin_prefetch(&slots_[home & (slots_.size() - 1)], 1);
+  if (!draining_.empty()) {
+    __builtin_prefetch(&draining_[home & (draining_.size() - 1)], 1);
+  }
 }
 
 void DigestIndex::Describe(Slot& slot, const Token* token) {
@@ -191,14 +234,14 @@ void DigestIndex::Describe(Slot& slot, const Token* token) {
 void DigestIndex::Refresh(const Token* token) {
   const size_t i = FindSlot(token->value_digest, KeyOf(token->value_digest));
   if (i == npos) return;
-  Slot& s = slots_[i];
+  Slot& s = SlotAt(i);
   if (!(s.token & kShared) && s.first() == token) Describe(s, token);
 }
 
 const Token* DigestIndex::FindActive(std::string_view digest) const {
   const size_t i = FindSlot(digest, KeyOf(digest));
   if (i == npos) return nullptr;
-  const Slot& s = slots_[i];
+  const Slot& s = SlotAt(i);
   if (!(s.token & kShared)) {
     const Token* t = s.first();
     return (s.flags & kActive) ? t : nullptr;
@@ -214,7 +257,7 @@ DigestIndex::Found DigestIndex::FindForAuthentication(
   Found out;
   const size_t i = FindSlot(digest, KeyOf(digest));
   if (i == npos) return out;
-  const Slot& s = slots_[i];
+  const Slot& s = SlotAt(i);
   if (!(s.token & kShared)) {
     if (!(s.flags & kActive)) return out;
     out.token = s.first();
@@ -236,11 +279,11 @@ DigestIndex::Found DigestIndex::FindForAuthentication(
 }
 
 const std::string& DigestIndex::Ids::front() const {
-  return index_->slots_[slot_].first()->id;
+  return index_->SlotAt(slot_).first()->id;
 }
 
 StringList DigestIndex::Ids::list() const {
-  const Slot& s = index_->slots_[slot_];
+  const Slot& s = index_->SlotAt(slot_);
   if (!(s.token & kShared)) return {s.first()->id};
   StringList out;
   for (const Token* t : index_->shared_.find(index_->DigestOf(s))->second) {
@@ -250,13 +293,17 @@ StringList DigestIndex::Ids::list() const {
 }
 
 void DigestIndex::Settle(const_iterator& it, size_t slot) const {
-  while (slot < slots_.size() && slots_[slot].token == 0) ++slot;
+  const size_t n = slots_.size() + draining_.size();
+  while (slot < n &&
+         (SlotAt(slot).token == 0 || SlotAt(slot).token == kMoved)) {
+    ++slot;
+  }
   it = const_iterator();
-  if (slot >= slots_.size()) return;
+  if (slot >= n) return;
   it.end_ = false;
   it.index_ = this;
   it.slot_ = slot;
-  it.entry_.first = DigestOf(slots_[slot]);
+  it.entry_.first = DigestOf(SlotAt(slot));
   it.entry_.second.index_ = this;
   it.entry_.second.slot_ = slot;
 }
@@ -285,10 +332,8 @@ StringList DigestIndex::at(std::string_view digest) const {
 
 bool operator==(const DigestIndex& a, const DigestIndex& b) {
   if (a.used_ != b.used_) return false;
-  for (const auto& s : a.slots_) {
-    if (s.token == 0) continue;
-    const std::string_view digest = a.DigestOf(s);
-    if (a.at(digest) != b.at(digest)) return false;
+  for (const auto& entry : a) {
+    if (entry.second.list() != b.at(entry.first)) return false;
   }
   return true;
 }

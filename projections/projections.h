@@ -156,10 +156,25 @@ class DigestIndex {
 
   static Key KeyOf(std::string_view digest);
   static size_t HomeOf(const unsigned char* key);
-  // The slot holding `digest`, or npos.
+  // Slot numbers: [0, slots_.size()) the table, then the draining array.
+  Slot& SlotAt(size_t i) {
+    return i < slots_.size() ? slots_[i] : draining_[i - slots_.size()];
+  }
+  const Slot& SlotAt(size_t i) const {
+    return i < slots_.size() ? slots_[i] : draining_[i - slots_.size()];
+  }
+  // The slot number holding `digest`, or npos.
   size_t FindSlot(std::string_view digest, const Key& key) const;
   std::string_view DigestOf(const Slot& slot) const;
-  void Grow();
+  // Growth is incremental, as StringMap's (core/model.h): at 3/4 full the
+  // table becomes the draining array, a table twice the size takes over, and
+  // every insertion moves the next kMovesPerInsert draining slots over;
+  // lookups look in both meanwhile. A moved slot is a tombstone (kMoved).
+  void StartGrowing();
+  void MoveSome();
+  void MoveOver(Slot& from);
+  // Into the table (it has a free slot).
+  void Place(const Slot& slot);
   void RemoveSlot(size_t i);
   // Points `it` at the first used slot from `slot` on, or makes it end().
   void Settle(const_iterator& it, size_t slot) const;
@@ -196,8 +211,15 @@ class DigestIndex {
   };
 
   static constexpr size_t npos = ~size_t{0};
+  static constexpr uintptr_t kMoved = kExactKey | kShared;  // no token
+  static constexpr size_t kMovesPerInsert = 8;
   SlotArray slots_;  // a power of two, at most 3/4 used
-  size_t used_ = 0;
+  // The table before the last growth while its slots move over: [0,
+  // drained_) moved; draining_used_ digests left. Empty when not growing.
+  SlotArray draining_;
+  size_t drained_ = 0;
+  size_t draining_used_ = 0;
+  size_t used_ = 0;   // distinct digests, in both
   SharedMap shared_;  // digest -> tokens by id, for digests held by >= 2
 };
 

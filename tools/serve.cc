@@ -1,6 +1,6 @@
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -211,8 +211,10 @@ int RunServe(const ServeFlags& flags) {
   std::condition_variable snap_cv;
   bool stopping = false;
   std::thread snapshotter([&] {
-    // Below the request threads: its fold only uses CPU they leave idle.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
+    // SCHED_IDLE, below the request threads: its fold only uses CPU they
+    // leave idle.
+    sched_param idle{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     constexpr uint64_t kEvery = 100'000;
     uint64_t last = (*ledger)->projections()->last_seq();
     std::unique_lock<std::mutex> lock(snap_mu);

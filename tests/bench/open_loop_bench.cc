@@ -47,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -167,6 +168,21 @@ class Load {
     Figures f;
     f.seconds = seconds;
     const auto t0 = Clock::now() + milliseconds(10);
+    if (timeline) {
+      // Second 0 of the timeline in wall-clock time, to line a stall up
+      // with the server's log and RocksDB's LOG.
+      const auto wall = std::chrono::system_clock::now() + milliseconds(10);
+      const std::time_t secs = std::chrono::system_clock::to_time_t(wall);
+      char stamp[32];
+      std::strftime(stamp, sizeof stamp, "%Y/%m/%d-%H:%M:%S",
+                    std::localtime(&secs));
+      const auto ms =
+          std::chrono::duration_cast<milliseconds>(wall.time_since_epoch())
+              .count() %
+          1000;
+      std::fprintf(stderr, "timeline second 0 starts at %s.%03lld\n", stamp,
+                   static_cast<long long>(ms));
+    }
     const uint64_t total = static_cast<uint64_t>(rate * (warmup + seconds));
     const uint64_t first_counted = static_cast<uint64_t>(rate * warmup);
     auto intended = [&](uint64_t i) {
