@@ -49,7 +49,9 @@
 
 namespace iam::api {
 
-struct HttpServerImpl;  // http_server.cc
+namespace http_internal {
+struct HttpServerImpl;  // http_server_internal.h
+}  // namespace http_internal
 
 struct HttpLimits {
   size_t header_bytes = 8 * 1024;
@@ -136,7 +138,7 @@ class HttpServer {
   HttpServerStats stats() const;
 
  private:
-  std::unique_ptr<HttpServerImpl> impl_;
+  std::unique_ptr<http_internal::HttpServerImpl> impl_;
 };
 
 }  // namespace iam::api

@@ -41,8 +41,15 @@ done
 for f in eventstore/event_store.h eventstore/crypto.h eventstore/cluster.h eventstore/etcd_client.h; do
   grep -nE '^#include <(rocksdb|flatbuffers|curl|nlohmann|boost)/' "$f" && bad "$f (a public header) includes RocksDB/FlatBuffers/curl/JSON/Boost"
 done
+# http_server_internal.h is not an interface: only api/http_server*.cc and
+# api/http_session_*.cc include it (they share the Beast sessions).
 for f in api/*.h; do
+  [ "$f" = api/http_server_internal.h ] && continue
   grep -nE '^#include <(boost|nlohmann)/' "$f" && bad "$f (a header) includes Boost or nlohmann"
+done
+for f in $(ls core/* projections/* eventstore/* api/* tools/* tests/*/* 2>/dev/null | grep -E '\.(h|cc)$'); do
+  case "$f" in api/http_server.cc|api/http_server_internal.h|api/http_session_*.cc) continue ;; esac
+  grep -n '^#include "api/http_server_internal.h"' "$f" && bad "$f includes the HTTP server's internal header"
 done
 [ $fail -eq 0 ] && echo "layering: ok"
 exit $fail
