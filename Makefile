@@ -38,22 +38,23 @@ build: deps $(BUILD)/build.ninja
 binary: deps $(BUILD)/build.ninja
 	$(LOCK) cmake --build $(BUILD) --target iamledger
 
-# make test: the release build and suite, then the ASan + UBSan build and
-# the whole suite under it (fuzz smokes included). Under ASan the long
-# fault harnesses run with fewer cases (a tenth of the flips, 8 power cuts
-# instead of 50) and not the console's Selenium cases (the browser's clicks,
-# not our code). Both trees fit CI's 30 minutes on 2 cores because the test
-# code is compiled at -O0 (IAM_TEST_OPT), the ASan tree builds no
-# benchmarks, and the HTTP server's Beast sessions build in parallel
-# (README "Fuzzing and sanitizers" has the measured times).
+# make test: the release build and suite, then the fuzz smoke under ASan +
+# UBSan. The whole suite under ASan is `make asan-suite` (ASAN_SKIP/ASAN_ENV
+# below: the long fault harnesses with fewer cases, a tenth of the flips and
+# 8 power cuts instead of 50, and not the console's Selenium cases, the
+# browser's clicks rather than our code): it passes (341/341, 220 s), but
+# its build of everything with clang and ASan is 14.3 min cold on 2 cores
+# even with -O0 test code (IAM_TEST_OPT), precompiled test headers, no
+# benchmarks there and the Beast sessions in a TU each, which puts a fresh
+# machine's `make test` at ~34 min, past CI's 30. So it stays a target of
+# its own, like `make asan` (everything at full size).
 ASAN_SKIP  := ^console_
 ASAN_ENV   := IAM_FLIPS=100 IAM_POWER_CYCLES=8
 ASAN_SUITE := cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure -j2 \
               --timeout 900 -E '$(ASAN_SKIP)'
-test: build $(ASAN_BUILD)/build.ninja
+test: build fuzz-build
 	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 600
-	$(LOCK) cmake --build $(ASAN_BUILD)
-	$(ASAN_SUITE)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -R 'fuzz smoke' --timeout 300
 
 asan-suite: asan-build
 	$(ASAN_SUITE)
