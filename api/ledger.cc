@@ -13,6 +13,20 @@ std::string DefaultKeyFile(const std::string& data_dir) {
   return (dir.parent_path() / "iamledger.key").string();
 }
 
+namespace {
+
+// Loads `snapshot` into `p` when it loads and describes its seq; else `p` is
+// left empty (the log is the truth: the caller folds it from seq 1).
+void LoadSnapshotOrNothing(const eventstore::EventStore::Snapshot& snapshot,
+                           projections::Projections* p) {
+  Status loaded = p->LoadSnapshot(snapshot.bytes);
+  if (!loaded.ok() || p->last_seq() != snapshot.seq) {
+    p->LoadSnapshot(projections::Projections().EncodeSnapshot()).IgnoreError();
+  }
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   std::unique_ptr<Ledger> ledger(new Ledger());
   const std::string key_file = options.key_file.empty()
@@ -50,14 +64,7 @@ StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const LedgerOptions& options) {
   // Start from the newest snapshot that still matches the chain, if any;
   // a snapshot that does not load is ignored (the log is the truth).
   auto snapshot = ledger->store_->GetSnapshot();
-  if (snapshot.ok()) {
-    Status loaded = ledger->projections_.LoadSnapshot(snapshot->bytes);
-    if (!loaded.ok() || ledger->projections_.last_seq() != snapshot->seq) {
-      ledger->projections_
-          .LoadSnapshot(projections::Projections().EncodeSnapshot())
-          .IgnoreError();
-    }
-  }
+  if (snapshot.ok()) LoadSnapshotOrNothing(*snapshot, &ledger->projections_);
   // Catch up: the same Apply as live writes.
   IAM_RETURN_IF_ERROR(ledger->store_->ReadFrom(
       ledger->projections_.last_seq() + 1, &ledger->tee_));
@@ -93,12 +100,7 @@ Status Ledger::WriteSnapshot() {
   if (head == 0 || (current.ok() && current->seq == head)) return OkStatus();
   projections::Projections fold;
   if (current.ok()) {
-    // One that does not load, or not at its seq, is folded past from seq 1.
-    Status loaded = fold.LoadSnapshot(current->bytes);
-    if (loaded.ok() && fold.last_seq() != current->seq) {
-      fold.LoadSnapshot(projections::Projections().EncodeSnapshot())
-          .IgnoreError();
-    }
+    LoadSnapshotOrNothing(*current, &fold);
     current = NotFoundError("");  // frees its bytes before the fold grows
   }
   IAM_RETURN_IF_ERROR(store_->ReadFrom(fold.last_seq() + 1, &fold, head));
