@@ -8,8 +8,8 @@ LOCK     := flock /tmp/iamledger-build.lock
 
 # The sanitizer build: clang, ASan + UBSan on everything, libFuzzer
 # coverage on the libraries, the fuzz targets (tests/fuzz); no benchmarks.
-# `make test` builds everything there and runs the whole suite under ASan
-# (as `make asan-suite` does); `make asan` runs it at full size.
+# `make test` builds the fuzz targets there and runs their smoke; `make
+# asan-suite` runs the whole suite there, `make asan` at full size.
 ASAN_BUILD   ?= build-asan
 FUZZ_SECONDS ?= 300
 # The ThreadSanitizer build (`make tsan`): the store, projections and

@@ -154,15 +154,11 @@ std::vector<CommitBatch> CutBatches(
     bytes += ev.bytes.size();
     if (!ev.put_key.empty() && last_put[ev.put_key] == ev.seq) {
       if (auto k = keys.find(ev.put_key); k != keys.end()) {
-        b.key_puts.emplace_back(k->first, k->second);
+        b.AddKeyPut(k->first, k->second);
         bytes += k->first.size() + k->second.size();
-        // A delete of this key earlier in the batch would win over the put.
-        std::erase(b.key_deletes, ev.put_key);
       }
     }
-    if (!ev.delete_key.empty()) {
-      b.key_deletes.push_back(ev.delete_key);
-    }
+    if (!ev.delete_key.empty()) b.AddKeyDelete(ev.delete_key);
   }
   return out;
 }

@@ -20,8 +20,23 @@ namespace iam::eventstore {
 struct CommitBatch {
   std::vector<std::pair<uint64_t, std::string>> events;  // seq -> envelope
   std::vector<std::pair<std::string, uint64_t>> stream_heads;
+  // Side writes of the `keys` column family. Invariant: no key is in both
+  // lists (AddKeyPut/AddKeyDelete keep it), so a backend may apply the two
+  // in either order; of two puts of one key the later one wins.
   std::vector<std::pair<std::string, std::string>> key_puts;
   std::vector<std::string> key_deletes;
+
+  // Adds a key write after those already here, as if applied in order: a
+  // put cancels an earlier delete of its key, a delete an earlier put (a
+  // group commit may hold a token deleted and created again under one id).
+  void AddKeyPut(std::string key, std::string value) {
+    if (!key_deletes.empty()) std::erase(key_deletes, key);
+    key_puts.emplace_back(std::move(key), std::move(value));
+  }
+  void AddKeyDelete(std::string key) {
+    std::erase_if(key_puts, [&](const auto& kv) { return kv.first == key; });
+    key_deletes.push_back(std::move(key));
+  }
 };
 
 class LogBackend {

@@ -464,16 +464,17 @@ void StoreImpl::CommitGroup(std::deque<Pending>& group) {
         head = rec.hash;
         recorded.push_back(std::move(rec));
       }
-      if (cluster) {
-        batch.key_puts.insert(batch.key_puts.end(), req.key_puts.begin(),
-                              req.key_puts.end());
-        batch.key_deletes.insert(batch.key_deletes.end(),
-                                 req.key_deletes.begin(),
-                                 req.key_deletes.end());
-      } else {
-        for (auto& kv : req.key_puts) batch.key_puts.push_back(std::move(kv));
-        for (auto& k : req.key_deletes)
-          batch.key_deletes.push_back(std::move(k));
+      // In the log's order: a request's deletes, then its puts. Cluster
+      // mode keeps the request (a retry after an unknown outcome).
+      for (auto& k : req.key_deletes) {
+        batch.AddKeyDelete(cluster ? k : std::move(k));
+      }
+      for (auto& [k, v] : req.key_puts) {
+        if (cluster) {
+          batch.AddKeyPut(k, v);
+        } else {
+          batch.AddKeyPut(std::move(k), std::move(v));
+        }
       }
       results.emplace_back(result);
       ++appends;
