@@ -44,6 +44,7 @@
 #include "eventstore/event_store.h"
 #include "eventstore/large_memory.h"
 #include "eventstore/rocks_util.h"
+#include "tests/testutil/server_harness.h"
 
 namespace {
 
@@ -263,29 +264,13 @@ bool Ready(int port) {
   return ok;
 }
 
-// A loopback port of 25000-25999 that nothing listens on now.
-int FreePort() {
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const int port = 25000 + (::getpid() + attempt * 7) % 1000;
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool free =
-        ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    ::close(fd);
-    if (free) return port;
-  }
-  Die("no free port in 25000-25999");
-}
-
 // Starts `serve` on `data_dir` (output to `log_file`), waits for /readyz,
 // stops it with SIGTERM (a clean stop: checkpoint and projection snapshot)
 // and returns the seconds from the fork to ready.
 double RestartToReady(const std::string& binary, const std::string& data_dir,
                       const std::string& log_file) {
-  const int port = FreePort();
+  const int port = iam::testutil::FreePort();
+  if (port == 0) Die("no free loopback port");
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   std::vector<std::string> argv_s = {binary,   "serve",    "--data-dir",
                                      data_dir, "--listen", listen};

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -563,21 +564,56 @@ void Server::Reap() {
   pid_ = -1;
 }
 
-uint16_t FreePort() {
+namespace {
+
+// Whether `port` can be bound on loopback now (SO_REUSEADDR as servers
+// bind, so a port in TIME_WAIT counts as free).
+bool CanBind(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+  if (fd < 0) return false;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
+  addr.sin_port = htons(port);
+  const bool ok =
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+// The low end of the kernel's ephemeral range (32768 by default).
+uint16_t EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0;
+  if (!(in >> low) || low < 2048 || low > 65535) return 32768;
+  return static_cast<uint16_t>(low);
+}
+
+}  // namespace
+
+// Below the ephemeral range: a port the kernel picked for us there could be
+// taken, between our probe and the server's bind (or while a node is down
+// between a kill and its restart on the same port), as the local port of
+// any outgoing connection, and under a parallel suite that happened. Here
+// only another probe of the same port can race, so each process starts at
+// its own point (its pid) and never hands out a port twice.
+uint16_t FreePort() {
+  static std::mutex mu;
+  static uint32_t next = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  const uint32_t low = 10000;
+  const uint32_t high = EphemeralLow();
+  if (high <= low + 100) return 0;
+  const uint32_t span = high - low;
+  if (next == 0) next = static_cast<uint32_t>(::getpid()) * 7919u % span;
+  for (uint32_t tries = 0; tries < span; ++tries) {
+    const uint16_t port = static_cast<uint16_t>(low + next % span);
+    next = (next + 1) % span;
+    if (CanBind(port)) return port;
+  }
+  return 0;
 }
 
 int Server::Stop(milliseconds timeout) {

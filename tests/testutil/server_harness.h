@@ -176,7 +176,8 @@ pid_t SpawnProcess(const std::vector<std::string>& args,
                    const std::string& out_path, const std::string& err_path,
                    int death_signal, const std::string& stdin_path = "");
 
-// A loopback TCP port that was free a moment ago (bound and released).
+// A loopback TCP port that was free a moment ago (bound and released), below
+// the kernel's ephemeral range; never the same one twice in a process.
 uint16_t FreePort();
 
 // The outcome of running the binary as a command.
