@@ -14,7 +14,10 @@
 //            "checkpoint"       -> checkpoint record (below)
 //            "stream/" + stream -> u64be(current stream version); written in
 //                                  the same batch as the stream's events
-//            "snapshot"         -> projection snapshot (projections layer)
+//            "snapshot"         -> projection snapshot (projections layer),
+//                                  a large value (below)
+//            "snapshot" + "\0part\0" + u64be(generation) + u32be(i)
+//                               -> part i of that generation of "snapshot"
 //            "usage/" + token id -> u64be(last_used_at, unix micros): token
 //                                  usage (API.md last_used_at), outside the
 //                                  hash chain, written without sync, at most
@@ -70,6 +73,51 @@ inline constexpr std::string_view kMetaCheckpointKey = "checkpoint";
 inline constexpr std::string_view kMetaStreamPrefix = "stream/";
 inline constexpr std::string_view kMetaSnapshotKey = "snapshot";
 inline constexpr std::string_view kMetaUsagePrefix = "usage/";
+
+// Large meta values (LogBackend::PutLargeMeta; the snapshot), RocksDB: the
+// value itself in parts of at most kLargeMetaPart bytes under
+// LargeMetaPartKey(key, generation, i), and under `key` the head
+//   kLargeMetaMagic || u64be(generation) || u32be(parts) || u64be(size)
+// (a meta value never starts with 0xFF otherwise: seqs are big-endian).
+// A head without its parts is data loss; a value under `key` that is not a
+// head is the whole value (as every format-1 store wrote it before parts).
+inline constexpr size_t kLargeMetaPart = size_t{1} << 20;
+inline constexpr std::string_view kLargeMetaMagic = "\xFFlarge1";
+inline std::string LargeMetaPartKey(std::string_view key, uint64_t generation,
+                                    uint32_t i) {
+  std::string k(key);
+  k.append("\0part\0", 6);
+  for (int s = 56; s >= 0; s -= 8)
+    k.push_back(static_cast<char>(generation >> s));
+  for (int s = 24; s >= 0; s -= 8) k.push_back(static_cast<char>(i >> s));
+  return k;
+}
+inline std::string EncodeLargeMetaHead(uint64_t generation, uint32_t parts,
+                                       uint64_t size) {
+  std::string h(kLargeMetaMagic);
+  for (int s = 56; s >= 0; s -= 8)
+    h.push_back(static_cast<char>(generation >> s));
+  for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>(parts >> s));
+  for (int s = 56; s >= 0; s -= 8) h.push_back(static_cast<char>(size >> s));
+  return h;
+}
+inline bool DecodeLargeMetaHead(std::string_view h, uint64_t* generation,
+                                uint32_t* parts, uint64_t* size) {
+  if (h.size() != kLargeMetaMagic.size() + 20 ||
+      !h.starts_with(kLargeMetaMagic))
+    return false;
+  const auto* p =
+      reinterpret_cast<const unsigned char*>(h.data() + kLargeMetaMagic.size());
+  auto u = [&](int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | *p++;
+    return v;
+  };
+  *generation = u(8);
+  *parts = static_cast<uint32_t>(u(4));
+  *size = u(8);
+  return true;
+}
 inline constexpr std::string_view kEventHashDomain = "iamledger-event-v1";
 inline constexpr std::string_view kCheckpointDomain = "iamledger-checkpoint-v1";
 

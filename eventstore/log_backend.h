@@ -65,8 +65,9 @@ class LogBackend {
   virtual Status PutMeta(std::string_view key, std::string_view value) = 0;
   // PutMeta for a value of megabytes (the projection snapshot): as durable
   // on return, but kept out of the write-ahead log that commits go through,
-  // so that no commit queues behind writing and syncing it. RocksDB: written
-  // without the WAL, then the meta column family flushed.
+  // so that no commit queues behind writing and syncing it. RocksDB: in
+  // parts of 1 MiB without the WAL, then the meta column family flushed
+  // (format.h "large meta values"); GetMeta reassembles it.
   virtual Status PutLargeMeta(std::string_view key, std::string_view value) {
     return PutMeta(key, value);
   }
