@@ -74,50 +74,6 @@ inline constexpr std::string_view kMetaStreamPrefix = "stream/";
 inline constexpr std::string_view kMetaSnapshotKey = "snapshot";
 inline constexpr std::string_view kMetaUsagePrefix = "usage/";
 
-// Large meta values (LogBackend::PutLargeMeta; the snapshot), RocksDB: the
-// value itself in parts of at most kLargeMetaPart bytes under
-// LargeMetaPartKey(key, generation, i), and under `key` the head
-//   kLargeMetaMagic || u64be(generation) || u32be(parts) || u64be(size)
-// (a meta value never starts with 0xFF otherwise: seqs are big-endian).
-// A head without its parts is data loss; a value under `key` that is not a
-// head is the whole value (as every format-1 store wrote it before parts).
-inline constexpr size_t kLargeMetaPart = size_t{1} << 20;
-inline constexpr std::string_view kLargeMetaMagic = "\xFFlarge1";
-inline std::string LargeMetaPartKey(std::string_view key, uint64_t generation,
-                                    uint32_t i) {
-  std::string k(key);
-  k.append("\0part\0", 6);
-  for (int s = 56; s >= 0; s -= 8)
-    k.push_back(static_cast<char>(generation >> s));
-  for (int s = 24; s >= 0; s -= 8) k.push_back(static_cast<char>(i >> s));
-  return k;
-}
-inline std::string EncodeLargeMetaHead(uint64_t generation, uint32_t parts,
-                                       uint64_t size) {
-  std::string h(kLargeMetaMagic);
-  for (int s = 56; s >= 0; s -= 8)
-    h.push_back(static_cast<char>(generation >> s));
-  for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>(parts >> s));
-  for (int s = 56; s >= 0; s -= 8) h.push_back(static_cast<char>(size >> s));
-  return h;
-}
-inline bool DecodeLargeMetaHead(std::string_view h, uint64_t* generation,
-                                uint32_t* parts, uint64_t* size) {
-  if (h.size() != kLargeMetaMagic.size() + 20 ||
-      !h.starts_with(kLargeMetaMagic))
-    return false;
-  const auto* p =
-      reinterpret_cast<const unsigned char*>(h.data() + kLargeMetaMagic.size());
-  auto u = [&](int n) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; ++i) v = (v << 8) | *p++;
-    return v;
-  };
-  *generation = u(8);
-  *parts = static_cast<uint32_t>(u(4));
-  *size = u(8);
-  return true;
-}
 inline constexpr std::string_view kEventHashDomain = "iamledger-event-v1";
 inline constexpr std::string_view kCheckpointDomain = "iamledger-checkpoint-v1";
 
@@ -145,6 +101,42 @@ inline bool DecodeSeqKey(std::string_view key, uint64_t* seq) {
   for (unsigned char c : key) v = (v << 8) | c;
   *seq = v;
   return true;
+}
+
+// Large meta values (LogBackend::PutLargeMeta; the snapshot), RocksDB: the
+// value itself in parts of at most kLargeMetaPart bytes under
+// LargeMetaPartKey(key, generation, i), and under `key` the head
+//   kLargeMetaMagic || u64be(generation) || u32be(parts) || u64be(size)
+// (a meta value never starts with 0xFF otherwise: seqs are big-endian).
+// A head without its parts is data loss; a value under `key` that is not a
+// head is the whole value (as every format-1 store wrote it before parts).
+inline constexpr size_t kLargeMetaPart = size_t{1} << 20;
+inline constexpr std::string_view kLargeMetaMagic = "\xFFlarge1";
+inline std::string EncodeU32be(uint32_t v) {
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+inline std::string LargeMetaPartKey(std::string_view key, uint64_t generation,
+                                    uint32_t i) {
+  std::string k(key);
+  k.append("\0part\0", 6);
+  return k + EncodeSeqKey(generation) + EncodeU32be(i);
+}
+inline std::string EncodeLargeMetaHead(uint64_t generation, uint32_t parts,
+                                       uint64_t size) {
+  return std::string(kLargeMetaMagic) + EncodeSeqKey(generation) +
+         EncodeU32be(parts) + EncodeSeqKey(size);
+}
+inline bool DecodeLargeMetaHead(std::string_view h, uint64_t* generation,
+                                uint32_t* parts, uint64_t* size) {
+  const size_t m = kLargeMetaMagic.size();
+  if (h.size() != m + 20 || !h.starts_with(kLargeMetaMagic)) return false;
+  DecodeSeqKey(h.substr(m, 8), generation);
+  *parts = 0;
+  for (size_t i = m + 8; i < m + 12; ++i) {
+    *parts = (*parts << 8) | static_cast<unsigned char>(h[i]);
+  }
+  return DecodeSeqKey(h.substr(m + 12, 8), size);
 }
 
 }  // namespace iam::eventstore

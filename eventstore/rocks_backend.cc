@@ -1,7 +1,6 @@
 // LogBackend over RocksDB (format.h has the layout).
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
-#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/write_batch.h>
 
