@@ -31,17 +31,19 @@ std::string Dump(const Json& j, bool pretty) {
   return j.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
 }
 
-// The answers of check, who and diff written straight into a string, byte
-// for byte as Dump of the equivalent ordered_json writes them (compact, or
-// 2-space indented when `pretty`): a whole-log diff has millions of grants,
-// and building them as JSON values first cost more than the query. Bytes
-// are staged in a buffer of `staging` bytes and appended to the answer a
-// buffer at a time (a call into the string per value cost more than the
-// formatting).
+// The answers of check, who and diff written straight out, byte for byte
+// as Dump of the equivalent ordered_json writes them (compact, or 2-space
+// indented when `pretty`): a whole-log diff has millions of grants, and
+// building them as JSON values first cost more than the query. Bytes are
+// staged in a buffer of `staging` bytes and handed on a buffer at a time (a
+// call per value cost more than the formatting): to the AnswerSink given,
+// in order, or into a string (Take) without one.
 class Writer {
  public:
-  explicit Writer(bool pretty, size_t staging = 64 * 1024)
+  explicit Writer(bool pretty, size_t staging = 64 * 1024,
+                  const AnswerSink* sink = nullptr)
       : pretty_(pretty),
+        sink_(sink),
         capacity_(std::max<size_t>(staging, 64)),
         buf_(new char[capacity_]) {}
   Writer(const Writer&) = delete;
@@ -127,24 +129,35 @@ class Writer {
     after_key_ = true;
     return *this;
   }
-  // The bytes written so far; a position for Repeat.
-  size_t size() const { return out_.size() + used_; }
-  // Writes again, as the next element or value, the `n` bytes written from
-  // position `from` (a value written at the same depth: its indentation
-  // is the same).
-  Writer& Repeat(size_t from, size_t n) {
+  // Keeps a copy of what is written from now until EndCapture (no nesting):
+  // a value to Repeat later, after it has gone to the sink.
+  void BeginCapture() {
+    capturing_ = true;
+    capture_from_ = used_;
+    capture_.clear();
+  }
+  std::string EndCapture() {
+    capture_.append(buf_.get() + capture_from_, used_ - capture_from_);
+    capturing_ = false;
+    return std::move(capture_);
+  }
+  // Writes `bytes` (a captured value written at the same depth: its
+  // indentation is the same) as the next element or value.
+  Writer& Repeat(std::string_view bytes) {
     Element();
-    if (from >= out_.size() && n <= capacity_ - used_) {
-      std::memcpy(buf_.get() + used_, buf_.get() + (from - out_.size()), n);
-      used_ += n;
-      return *this;
-    }
-    Flush();
-    out_.reserve(out_.size() + n);  // the source stays where it is
-    out_.append(out_.data() + from, n);
+    Put(bytes);
     return *this;
   }
   bool pretty() const { return pretty_; }
+  // False once the sink has refused bytes (what follows is dropped).
+  bool ok() const { return ok_; }
+  // The end of the answer: what is staged goes to the sink; false when the
+  // sink refused any of it.
+  bool Finish() {
+    Flush();
+    return ok_;
+  }
+  // The answer, without a sink.
   std::string Take() {
     Flush();
     return std::move(out_);
@@ -181,7 +194,7 @@ class Writer {
     if (n > capacity_) {
       Put('\n');
       Flush();
-      out_.append(n - 1, ' ');
+      PutDirect(std::string(n - 1, ' '));
       return;
     }
     char* p = Space(n);
@@ -224,27 +237,67 @@ class Writer {
   void Put(std::string_view s) {
     if (s.size() > capacity_ - used_) {
       Flush();
-      if (s.size() > capacity_ / 2) {
-        out_.append(s);
-        return;
-      }
+      if (s.size() > capacity_ / 2) return PutDirect(s);
     }
     std::memcpy(buf_.get() + used_, s.data(), s.size());
     used_ += s.size();
   }
+  // Bytes past the staging buffer, which has just been flushed.
+  void PutDirect(std::string_view s) {
+    if (capturing_) capture_.append(s);
+    Emit(s);
+  }
   void Flush() {
-    out_.append(buf_.get(), used_);
+    if (capturing_) {
+      capture_.append(buf_.get() + capture_from_, used_ - capture_from_);
+      capture_from_ = 0;
+    }
+    Emit(std::string_view(buf_.get(), used_));
     used_ = 0;
+  }
+  void Emit(std::string_view s) {
+    if (s.empty()) return;
+    if (sink_ == nullptr) {
+      out_.append(s);
+    } else if (ok_ && !(*sink_)(s)) {
+      ok_ = false;
+    }
   }
 
   const bool pretty_;
+  const AnswerSink* const sink_;
   bool after_key_ = false;
+  bool ok_ = true;
   std::vector<char> empty_;  // per open container: nothing in it yet
-  std::string out_;
+  std::string out_;          // without a sink
   const size_t capacity_;
-  std::unique_ptr<char[]> buf_;  // staged bytes, after out_
+  std::unique_ptr<char[]> buf_;  // staged bytes, after out_ or the sink's
   size_t used_ = 0;
+  bool capturing_ = false;
+  size_t capture_from_ = 0;  // in buf_
+  std::string capture_;
 };
+
+// The staging buffer of a streamed answer: the sink's pieces.
+constexpr size_t kStaging = 256 * 1024;
+
+// The end of an answer: Cancelled when the sink refused bytes.
+Status Finished(Writer& w) {
+  if (!w.Finish()) return CancelledError("the reader of the answer is gone");
+  return OkStatus();
+}
+
+// A query's answer collected into a string.
+StatusOr<std::string> Collect(
+    const std::function<Status(const AnswerSink&)>& query) {
+  std::string out;
+  const AnswerSink sink = [&out](std::string_view bytes) {
+    out.append(bytes);
+    return true;
+  };
+  IAM_RETURN_IF_ERROR(query(sink));
+  return out;
+}
 
 void WriteReasons(Writer& w, const std::vector<DecidingStatement>& reasons) {
   w.BeginArray();
@@ -316,11 +369,11 @@ class DiffWriter {
       auto at = std::find_if(seqs_at_.begin(), seqs_at_.end(),
                              [&](const auto& s) { return s.seqs == c.seqs; });
       if (at != seqs_at_.end()) {
-        w_.Repeat(at->from, at->size);
+        w_.Repeat(at->bytes);
       } else {
-        const size_t from = w_.size();
+        w_.BeginCapture();
         w_.Uints(*c.seqs);
-        seqs_at_.push_back({c.seqs, from, w_.size() - from});
+        seqs_at_.push_back({c.seqs, w_.EndCapture()});
       }
       w_.EndObject();
     }
@@ -329,10 +382,10 @@ class DiffWriter {
 
   Writer& w_;
   std::unordered_map<const au::Grant*, std::string> heads_;
-  // This subject's lists of seqs written so far, and where.
+  // This subject's lists of seqs written so far, as written.
   struct Written {
     const std::vector<uint64_t>* seqs;
-    size_t from, size;
+    std::string bytes;
   };
   std::vector<Written> seqs_at_;
 };
@@ -507,7 +560,8 @@ StatusOr<Audit::At> Audit::Point(const QueryParams& params,
   return At{fallback, time};
 }
 
-StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
+Status Audit::Check(const QueryParams& params, bool pretty,
+                    const AnswerSink& sink) {
   au::CheckQuery q;
   IAM_ASSIGN_OR_RETURN(q.subject, Required(params, "subject"));
   IAM_ASSIGN_OR_RETURN(q.action, Required(params, "action"));
@@ -519,7 +573,7 @@ StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
                        timeline_->SubjectStateAt(at.seq, q.subject));
   q.at = at.time;
   au::CheckResult r = au::Check(*state, q);
-  Writer w(pretty);
+  Writer w(pretty, kStaging, &sink);
   w.BeginObject();
   w.Key("allowed").Bool(r.allowed);
   w.Key("at_seq").Uint(at.seq);
@@ -527,28 +581,30 @@ StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
   WriteReasons(w, r.reasons);
   if (!r.note.empty()) w.Key("note").String(r.note);
   w.EndObject();
-  return w.Take();
+  return Finished(w);
 }
 
-StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
+Status Audit::Who(const QueryParams& params, bool pretty,
+                  const AnswerSink& sink) {
   IAM_ASSIGN_OR_RETURN(std::string action, Required(params, "action"));
   IAM_ASSIGN_OR_RETURN(std::string resource, Required(params, "resource"));
   StringList projects = AllValues(params, "project");
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
   IAM_ASSIGN_OR_RETURN(At at, Point(params, "at", head, head));
   IAM_ASSIGN_OR_RETURN(auto state, timeline_->StateAt(at.seq));
-  Writer w(pretty);
+  Writer w(pretty, kStaging, &sink);
   w.BeginObject();
   w.Key("at_seq").Uint(at.seq);
   w.Key("members").BeginArray();
   bool in_tokens = false;
-  // Where each member visit's "reasons" array was written: a token that is
-  // also a member expression has the same one (at the same depth).
-  std::vector<std::pair<size_t, size_t>> member_reasons;
+  // Each member visit's "reasons" array as written: a token that is also a
+  // member expression has the same one (at the same depth).
+  std::vector<std::string> member_reasons;
   au::ForEachWho(
       *state, action, resource, projects, at.time,
       [&](bool token, std::string_view subject,
           const std::vector<DecidingStatement>& reasons, size_t same_as) {
+        if (!w.ok()) return;  // the reader is gone
         if (token && !in_tokens) {
           w.EndArray();
           w.Key("tokens").BeginArray();
@@ -562,12 +618,13 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
         }
         w.Key("reasons");
         if (same_as != au::kNotShared) {
-          w.Repeat(member_reasons[same_as].first,
-                   member_reasons[same_as].second);
-        } else {
-          const size_t from = w.size();
+          w.Repeat(member_reasons[same_as]);
+        } else if (token) {
           WriteReasons(w, reasons);
-          if (!token) member_reasons.emplace_back(from, w.size() - from);
+        } else {
+          w.BeginCapture();
+          WriteReasons(w, reasons);
+          member_reasons.push_back(w.EndCapture());
         }
         w.EndObject();
       });
@@ -577,10 +634,11 @@ StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
   }
   w.EndArray();
   w.EndObject();
-  return w.Take();
+  return Finished(w);
 }
 
-StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
+Status Audit::Diff(const QueryParams& params, bool pretty,
+                   const AnswerSink& sink) {
   IAM_ASSIGN_OR_RETURN(uint64_t head, head_());
   IAM_ASSIGN_OR_RETURN(At from_at, Point(params, "from", head, 0));
   IAM_ASSIGN_OR_RETURN(At to_at, Point(params, "to", head, head));
@@ -609,7 +667,7 @@ StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
   auto members = [this](uint64_t seq) {
     return timeline_->MemberChangeAt(seq);
   };
-  Writer w(pretty);
+  Writer w(pretty, kStaging, &sink);
   w.BeginObject();
   w.Key("from_seq").Uint(from);
   w.Key("to_seq").Uint(to);
@@ -619,12 +677,25 @@ StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
       *before, from_at.time, *after, to_at.time, seqs, members, subject,
       [&](const std::string& s, const std::vector<au::GrantChangeRef>& gained,
           const std::vector<au::GrantChangeRef>& lost) {
-        out.Subject(s, gained, lost);
+        if (w.ok() && error.ok()) out.Subject(s, gained, lost);
       });
   IAM_RETURN_IF_ERROR(error);
   out.Finish();
   w.EndObject();
-  return w.Take();
+  return Finished(w);
+}
+
+StatusOr<std::string> Audit::Check(const QueryParams& params, bool pretty) {
+  return Collect(
+      [&](const AnswerSink& sink) { return Check(params, pretty, sink); });
+}
+StatusOr<std::string> Audit::Who(const QueryParams& params, bool pretty) {
+  return Collect(
+      [&](const AnswerSink& sink) { return Who(params, pretty, sink); });
+}
+StatusOr<std::string> Audit::Diff(const QueryParams& params, bool pretty) {
+  return Collect(
+      [&](const AnswerSink& sink) { return Diff(params, pretty, sink); });
 }
 
 Status Audit::ValidateWhatIf(std::string_view body) {

@@ -48,6 +48,10 @@
 
 namespace iam::api {
 
+// Receives an answer's bytes in order, in pieces of any size; returns false
+// to stop (the reader is gone): the query then ends with Cancelled.
+using AnswerSink = std::function<bool(std::string_view)>;
+
 class Audit {
  public:
   // Over a live store (the server): events are read back from `store`,
@@ -61,6 +65,15 @@ class Audit {
   static std::unique_ptr<Audit> Offline(
       const std::string& data_dir, projections::PointInTimeOptions options);
 
+  // Each query checks its parameters before the first byte goes to `sink`
+  // (an error then means nothing was written); an error after (a read of
+  // the log failing mid-diff, Cancelled) leaves the answer cut short.
+  // Memory is bounded by the query's state, not by the answer: a diff's
+  // hundreds of MiB reach the sink in pieces of 256 KiB.
+  Status Check(const QueryParams& params, bool pretty, const AnswerSink& sink);
+  Status Who(const QueryParams& params, bool pretty, const AnswerSink& sink);
+  Status Diff(const QueryParams& params, bool pretty, const AnswerSink& sink);
+  // The same answers, whole.
   StatusOr<std::string> Check(const QueryParams& params, bool pretty);
   StatusOr<std::string> Who(const QueryParams& params, bool pretty);
   StatusOr<std::string> Diff(const QueryParams& params, bool pretty);

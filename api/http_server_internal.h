@@ -28,6 +28,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -41,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/body_stream.h"
 #include "api/http_server.h"
 #include "api/json_codec.h"
 
@@ -247,6 +249,7 @@ class Session final : public HttpServerImpl::Connection,
                 server->options.limits.body_bytes + 16 * 1024) {}
 
   ~Session() override {
+    if (body_stream_) body_stream_->Cancel();
     if (id_ != 0) server_->Unregister(id_);
   }
 
@@ -552,6 +555,7 @@ class Session final : public HttpServerImpl::Connection,
     const unsigned status = r.status >= 100 && r.status <= 599
                                 ? static_cast<unsigned>(r.status)
                                 : 500u;
+    if (r.stream) return WriteStreamed(status, r, close);
     if (!Serialize(status, r, close)) return WriteWithBeast(status, r, close);
     std::array<net::const_buffer, 2> buffers{net::buffer(head_),
                                              net::buffer(body_)};
@@ -595,7 +599,10 @@ class Session final : public HttpServerImpl::Connection,
   // and prepare_payload() (always Content-Length for a string body), HEAD
   // sending the length without the body. False, with nothing written, for
   // what Beast treats specially (1xx, 204, 304; a field too long for it).
-  bool Serialize(unsigned status, HttpResponse& r, bool close) {
+  // `streamed`: the body follows as chunks (HTTP/1.1) or unframed until the
+  // close (HTTP/1.0), instead of Content-Length.
+  bool Serialize(unsigned status, HttpResponse& r, bool close,
+                 bool streamed = false) {
     if (status < 200 || status == 204 || status == 304) return false;
     head_.clear();
     head_.append(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -625,6 +632,12 @@ class Session final : public HttpServerImpl::Connection,
     const bool v10 = version_ == 10;
     if (v10 && !close) head_.append("Connection: keep-alive\r\n");
     if (!v10 && close) head_.append("Connection: close\r\n");
+    if (streamed) {
+      if (!v10) head_.append("Transfer-Encoding: chunked\r\n");
+      head_.append("\r\n");
+      body_.clear();
+      return true;
+    }
     head_.append("Content-Length: ");
     head_.append(std::to_string(r.body.size()));
     head_.append("\r\n\r\n");
@@ -634,6 +647,95 @@ class Session final : public HttpServerImpl::Connection,
       body_ = std::move(r.body);
     }
     return true;
+  }
+
+  // A body from a BodyStream (api/body_stream.h): the head, then each
+  // piece as it comes, one write at a time (the stream holds the producer
+  // back meanwhile). HTTP/1.0 peers get the bytes unframed and a close; a
+  // HEAD gets the head alone; a failed stream cuts the connection without
+  // the last chunk.
+  void WriteStreamed(unsigned status, HttpResponse& r, bool close) {
+    body_stream_ = std::move(r.stream);
+    chunked_ = version_ != 10;
+    if (!chunked_) close = close_after_write_ = true;
+    if (!Serialize(status, r, close, /*streamed=*/true)) {
+      body_stream_->Cancel();
+      body_stream_.reset();
+      return SendError(500,
+                       InternalError("a streamed body needs a 2xx status"));
+    }
+    if (is_head_) {  // no body, not even the last chunk
+      body_stream_->Cancel();
+      body_stream_.reset();
+    }
+    Lowest().expires_after(Limits().write_timeout);
+    net::async_write(stream_, net::buffer(head_),
+                     [self = this->shared_from_this()](error_code ec, size_t) {
+                       if (ec || !self->body_stream_) {
+                         return self->OnWrite(ec, /*sync=*/false);
+                       }
+                       self->PumpBody();
+                     });
+  }
+
+  void PumpBody() {
+    if (state_ != State::kWriting || !body_stream_) return;
+    BodyStream::Piece piece;
+    // `ready` keeps the session alive until the producer has more; the
+    // stream drops it once called or cancelled (the producer always ends).
+    const bool has =
+        body_stream_->TakeOrWait(&piece, [self = this->shared_from_this()] {
+          net::dispatch(self->stream_.get_executor(),
+                        [self] { self->PumpBody(); });
+        });
+    if (!has) return;  // called again when the producer has more
+    auto done = [self = this->shared_from_this()](error_code ec, size_t) {
+      std::string().swap(self->body_);
+      if (ec) {
+        if (ec == beast::error::timeout) self->server_->closed_write_timeout++;
+        return self->Close();
+      }
+      self->PumpBody();
+    };
+    switch (piece.kind) {
+      case BodyStream::Piece::kFailed:
+        return Close();
+      case BodyStream::Piece::kEnd:
+        body_stream_.reset();
+        if (!chunked_) return OnWrite({}, /*sync=*/false);
+        head_.assign("0\r\n\r\n");
+        Lowest().expires_after(Limits().write_timeout);
+        net::async_write(
+            stream_, net::buffer(head_),
+            [self = this->shared_from_this()](error_code ec, size_t) {
+              self->OnWrite(ec, /*sync=*/false);
+            });
+        return;
+      case BodyStream::Piece::kData:
+        break;
+    }
+    body_ = std::move(piece.bytes);
+    head_.clear();
+    if (chunked_) {
+      char size[20];
+      const auto end =
+          std::to_chars(size, size + sizeof(size), body_.size(), 16);
+      head_.append(size, end.ptr);
+      head_.append("\r\n");
+    }
+    Lowest().expires_after(Limits().write_timeout);
+    if constexpr (kIsTls<Stream>) {
+      // One buffer (see Write).
+      body_.insert(0, head_);
+      if (chunked_) body_.append("\r\n");
+      net::async_write(stream_, net::buffer(body_), std::move(done));
+    } else {
+      static constexpr std::string_view kCrlf = "\r\n";
+      std::array<net::const_buffer, 3> buffers{
+          net::buffer(head_), net::buffer(body_),
+          net::buffer(kCrlf.data(), chunked_ ? kCrlf.size() : 0)};
+      net::async_write(stream_, buffers, std::move(done));
+    }
   }
 
   // The general path through Beast's serializer.
@@ -720,6 +822,10 @@ class Session final : public HttpServerImpl::Connection,
   }
 
   void Close() {
+    if (body_stream_) {
+      body_stream_->Cancel();
+      body_stream_.reset();
+    }
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     error_code ignored;
@@ -738,6 +844,9 @@ class Session final : public HttpServerImpl::Connection,
   // and the body.
   std::string head_;
   std::string body_;
+  // A streamed body being sent (WriteStreamed), and whether it is chunked.
+  std::shared_ptr<BodyStream> body_stream_;
+  bool chunked_ = false;
   uint64_t generation_ = 0;  // of the request being handled
   std::array<char, 4096> scratch_{};
   uint64_t id_ = 0;

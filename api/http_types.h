@@ -10,11 +10,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace iam::api {
+
+class BodyStream;  // api/body_stream.h
 
 // ASCII case-insensitive ordering for header names.
 struct HeaderNameLess {
@@ -75,6 +78,9 @@ struct HttpResponse {
   // closes). Set Content-Type here.
   Headers headers;
   std::string body;
+  // When set, the body is what this stream gives (api/body_stream.h), sent
+  // chunked as it comes, and `body` is ignored.
+  std::shared_ptr<BodyStream> stream;
 };
 
 // Completes one request. May be called from any thread, exactly once; the

@@ -1,6 +1,7 @@
 #include "api/service.h"
 
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "api/audit.h"
 #include "api/body_cache.h"
+#include "api/body_stream.h"
 #include "api/console.h"
 #include "api/digest_cache.h"
 #include "api/json_codec.h"
@@ -480,27 +482,36 @@ struct Service::Impl {
     std::thread([this, ctx] {
       const bool pretty = ctx->neg.pretty;
       const QueryParams& q = ctx->match.query;
-      StatusOr<std::string> body = InternalError("no audit route");
-      switch (ctx->match.id()) {
-        case RouteId::kAuditCheck:
-          body = audit.Check(q, pretty);
-          break;
-        case RouteId::kAuditWho:
-          body = audit.Who(q, pretty);
-          break;
-        case RouteId::kAuditDiff:
-          body = audit.Diff(q, pretty);
-          break;
-        default:
-          body = audit.WhatIf(ctx->req.body, ctx->caller.subjects,
-                              lifecycle.Expiry(), pretty);
-          break;
+      const RouteId route = ctx->match.id();
+      if (route == RouteId::kAuditWhatIf) {
+        auto body = audit.WhatIf(ctx->req.body, ctx->caller.subjects,
+                                 lifecycle.Expiry(), pretty);
+        if (body.ok()) {
+          Ok(ctx, std::move(*body));
+        } else {
+          Fail(ctx, body.status());
+        }
+        backups_running--;
+        return;
       }
-      if (body.ok()) {
-        Ok(ctx, std::move(*body));
-      } else {
-        Fail(ctx, body.status());
+      // check, who and diff: sent whole up to the inline limit, streamed
+      // past it (api/body_stream.h): a whole-log diff never sits in memory.
+      StreamedReply reply(
+          [this, ctx](HttpResponse r) { Finish(ctx, std::move(r)); },
+          "application/json", options.audit_inline_limit);
+      const AnswerSink sink = [this, &reply](std::string_view bytes) {
+        return !queries_stopping.load() && reply.Write(bytes);
+      };
+      Status s = route == RouteId::kAuditCheck ? audit.Check(q, pretty, sink)
+                 : route == RouteId::kAuditWho ? audit.Who(q, pretty, sink)
+                                               : audit.Diff(q, pretty, sink);
+      if (!s.ok() && reply.streamed()) {
+        spdlog::warn("audit: {} cut short after streaming began: {}",
+                     ctx->match.route->name, s.ToString());
       }
+      reply.End(s, [pretty](const Status& error) {
+        return ErrorResponse(error, pretty);
+      });
       backups_running--;
     }).detach();
   }
@@ -1132,6 +1143,7 @@ struct Service::Impl {
       std::lock_guard<std::mutex> lock(feed_mu);
       feed_stopping = true;  // no new long-polls or backups from now on
     }
+    queries_stopping = true;   // streamed audit answers stop early
     lifecycle.usage().Stop();  // flushed before the store closes
     // A backup in progress finishes first (it uses the store).
     while (backups_running > 0) {
@@ -1270,6 +1282,8 @@ struct Service::Impl {
 
   // Backups and audit queries on threads of their own (Shutdown waits).
   std::atomic<int> backups_running{0};
+  // Set by Shutdown: audit answers being streamed end (cut short).
+  std::atomic<bool> queries_stopping{false};
   std::mutex feed_mu;
   std::condition_variable feed_cv;
   std::vector<Waiter> waiters;

@@ -50,6 +50,10 @@ struct ServiceOptions {
   AuthLimitOptions auth_limit;
   // The audit queries' point-in-time snapshots (api/audit.h).
   projections::PointInTimeOptions audit;
+  // Answers of check, who and diff up to this many bytes are sent whole
+  // (Content-Length); longer ones are streamed as HTTP chunks as they are
+  // written (api/body_stream.h), so memory stays bounded.
+  size_t audit_inline_limit = size_t{1} << 20;
   // Cluster mode (DESIGN.md §10); both null on a single node. The front
   // admits requests first (forwarding, fail closed, X-Iam-Min-Seq: api/
   // cluster_front.h); the request log answers retried writes with their

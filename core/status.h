@@ -64,6 +64,9 @@ class [[nodiscard]] Status {
 };
 
 inline Status OkStatus() { return Status(); }
+inline Status CancelledError(std::string m) {
+  return Status(StatusCode::kCancelled, std::move(m));
+}
 inline Status InvalidArgumentError(std::string m) {
   return Status(StatusCode::kInvalidArgument, std::move(m));
 }

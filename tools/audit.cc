@@ -106,19 +106,28 @@ int RunAudit(const AuditFlags& f) {
   // One query: snapshots on the way let diff read its `from` point without
   // folding the log twice.
   auto audit = api::Audit::Offline(f.data_dir, {});
+  auto failed = [&](const Status& s) {
+    std::fprintf(stderr, "iamledger: audit %s: %s\n", f.command.c_str(),
+                 s.message().c_str());
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  };
+  if (f.json) {
+    // Streamed to stdout as it is written: a whole-log diff is not held.
+    const api::AnswerSink out = [](std::string_view bytes) {
+      return std::fwrite(bytes.data(), 1, bytes.size(), stdout) == bytes.size();
+    };
+    Status s = f.command == "check" ? audit->Check(q, f.pretty, out)
+               : f.command == "who" ? audit->Who(q, f.pretty, out)
+                                    : audit->Diff(q, f.pretty, out);
+    if (!s.ok()) return failed(s);
+    std::printf("\n");
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
   StatusOr<std::string> answer =
       f.command == "check" ? audit->Check(q, f.pretty)
       : f.command == "who" ? audit->Who(q, f.pretty)
                            : audit->Diff(q, f.pretty);
-  if (!answer.ok()) {
-    std::fprintf(stderr, "iamledger: audit %s: %s\n", f.command.c_str(),
-                 answer.status().message().c_str());
-    return answer.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  if (f.json) {
-    std::printf("%s\n", answer->c_str());
-    return 0;
-  }
+  if (!answer.ok()) return failed(answer.status());
   Json j = Json::parse(*answer);
   if (f.command == "check") {
     PrintCheck(j);

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/body_stream.h"
+
 namespace iam::api {
 namespace {
 
@@ -136,6 +138,34 @@ std::optional<Reply> ReadReply(int fd, std::string& pending,
     length = std::strtoull(it->second.c_str(), nullptr, 10);
   }
   if (head || r.status == 100) length = 0;
+  if (!head && r.headers.count("transfer-encoding") != 0) {
+    if (r.headers["transfer-encoding"] != "chunked") return std::nullopt;
+    // size CRLF data CRLF ..., then 0 CRLF CRLF (no trailers are sent).
+    for (;;) {
+      size_t eol;
+      while ((eol = pending.find("\r\n")) == std::string::npos) {
+        if (!fill()) return std::nullopt;
+      }
+      const size_t size = std::strtoull(pending.c_str(), nullptr, 16);
+      pending.erase(0, eol + 2);
+      while (pending.size() < size + 2) {
+        if (!fill()) return std::nullopt;
+      }
+      if (pending.compare(size, 2, "\r\n") != 0) return std::nullopt;
+      r.body.append(pending, 0, size);
+      pending.erase(0, size + 2);
+      if (size == 0) return r;
+    }
+  }
+  if (!head && r.status >= 200 && r.status != 204 && r.status != 304 &&
+      r.headers.count("content-length") == 0 &&
+      status_line.rfind("HTTP/1.0", 0) == 0) {
+    while (fill()) {  // an HTTP/1.0 body without a length ends at the close
+    }
+    r.body = std::move(pending);
+    pending.clear();
+    return r;
+  }
   while (pending.size() < length) {
     if (!fill()) return std::nullopt;
   }
@@ -176,13 +206,64 @@ std::string Post(std::string_view target, std::string_view body,
 
 // The trivial handler: echoes what the server handed over. Targets starting
 // with /async answer from another thread after a delay.
+// The bytes of a streamed test body: position i holds Pattern(n)[i].
+std::string Pattern(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+  }
+  return out;
+}
+
+// Targets /stream/N, /fail/N and /endless answer through a StreamedReply
+// (api/body_stream.h) from another thread: N bytes of Pattern in pieces of
+// 10,000 (inline up to 4,096 bytes, then streamed), the same then an error,
+// or pieces until the connection is gone (then `producer_stopped`).
+struct Streamer {
+  std::atomic<int> finished{0};
+  std::atomic<bool> producer_stopped{false};
+
+  bool Handles(const HttpRequest& req, Responder& respond) {
+    const std::string& t = req.target;
+    const bool stream = t.rfind("/stream/", 0) == 0;
+    const bool fail = t.rfind("/fail/", 0) == 0;
+    const bool endless = t == "/endless";
+    if (!stream && !fail && !endless) return false;
+    const size_t n =
+        endless ? 0
+                : std::strtoull(t.c_str() + t.find('/', 1) + 1, nullptr, 10);
+    std::thread([this, respond = std::move(respond), n, fail, endless] {
+      StreamedReply reply(respond, "text/plain", 4096);
+      const std::string all = Pattern(endless ? 100'000 : n);
+      bool open = true;
+      for (size_t at = 0; open && (endless || at < n); at += 10'000) {
+        if (endless) at %= all.size();
+        open = reply.Write(std::string_view(all).substr(
+            at, std::min<size_t>(10'000, all.size() - at)));
+      }
+      if (endless) producer_stopped = !open;
+      reply.End(fail ? UnavailableError("gone") : OkStatus(),
+                [](const Status&) {
+                  HttpResponse r;
+                  r.status = 503;
+                  r.body = "failed before streaming";
+                  return r;
+                });
+      ++finished;
+    }).detach();
+    return true;
+  }
+};
+
 struct Echo {
   std::atomic<int> calls{0};
   std::atomic<int> delay_ms{50};
+  Streamer streamer;
 
   Handler MakeHandler() {
     return [this](HttpRequest req, Responder respond) {
       ++calls;
+      if (streamer.Handles(req, respond)) return;
       HttpResponse r;
       r.status = 200;
       r.headers.emplace("Content-Type", "text/plain");
@@ -673,6 +754,141 @@ TEST_CASE("http server: the handler can ask to close the connection") {
 }
 
 // Runs `command` and returns its stdout ("" on failure).
+TEST_CASE("body stream: the producer waits while the connection is behind") {
+  BodyStream stream(/*chunk_bytes=*/1000, /*max_chunks=*/2);
+  std::atomic<int> written{0};
+  std::atomic<bool> refused{false};
+  std::thread producer([&] {
+    const std::string piece(1000, 'x');
+    for (int i = 0; i < 10; ++i) {
+      if (!stream.Write(piece)) {
+        refused = true;
+        return;
+      }
+      ++written;
+    }
+    stream.End(OkStatus());
+  });
+  std::this_thread::sleep_for(150ms);
+  CHECK(written.load() == 2);  // two chunks queued, the third Write waits
+  BodyStream::Piece piece;
+  REQUIRE(stream.TakeOrWait(&piece, nullptr));
+  CHECK(piece.kind == BodyStream::Piece::kData);
+  CHECK(piece.bytes.size() == 1000);
+  for (int i = 0; i < 100 && written.load() < 3; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(written.load() == 3);
+  // A piece not there yet: `ready` runs once the producer has one.
+  REQUIRE(stream.TakeOrWait(&piece, nullptr));
+  REQUIRE(stream.TakeOrWait(&piece, nullptr));
+  std::atomic<bool> ready{false};
+  std::this_thread::sleep_for(50ms);
+  if (!stream.TakeOrWait(&piece, [&] { ready = true; })) {
+    for (int i = 0; i < 100 && !ready.load(); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    CHECK(ready.load());
+  }
+  // The connection goes away: the waiting producer is released, refused.
+  stream.Cancel();
+  producer.join();
+  CHECK(refused.load());
+  CHECK(written.load() < 10);
+}
+
+TEST_CASE(
+    "http server: a streamed body goes out chunked, the connection "
+    "serves on") {
+  Echo echo;
+  Running s(LoopbackOptions(), &echo);
+  REQUIRE(s.status().ok());
+  Fd c = ConnectTcp(s.port());
+  REQUIRE(c.ok());
+  std::string pending;
+  // Past the inline limit: chunked, no Content-Length, every byte in order.
+  REQUIRE(SendAll(c.get(), Get("/stream/3000000")));
+  auto big = ReadReply(c.get(), pending);
+  REQUIRE(big.has_value());
+  CHECK(big->status == 200);
+  CHECK(big->headers["transfer-encoding"] == "chunked");
+  CHECK(big->headers.count("content-length") == 0);
+  CHECK(big->headers["content-type"] == "text/plain");
+  CHECK(big->body.size() == 3000000);
+  CHECK(big->body == Pattern(3000000));
+  // Within it: an ordinary response with a length.
+  REQUIRE(SendAll(c.get(), Get("/stream/100")));
+  auto small = ReadReply(c.get(), pending);
+  REQUIRE(small.has_value());
+  CHECK(small->headers["content-length"] == "100");
+  CHECK(small->headers.count("transfer-encoding") == 0);
+  CHECK(small->body == Pattern(100));
+  // HEAD: the head alone, and the connection goes on.
+  REQUIRE(SendAll(c.get(), "HEAD /stream/200000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto head = ReadReply(c.get(), pending, /*head=*/true);
+  REQUIRE(head.has_value());
+  CHECK(head->headers["transfer-encoding"] == "chunked");
+  REQUIRE(SendAll(c.get(), Get("/stream/5000")));
+  auto after = ReadReply(c.get(), pending);
+  REQUIRE(after.has_value());
+  CHECK(after->body == Pattern(5000));
+  CHECK(pending.empty());
+  // HTTP/1.0 has no chunks: the bytes unframed, then the close.
+  Fd old = ConnectTcp(s.port());
+  REQUIRE(SendAll(old.get(), "GET /stream/200000 HTTP/1.0\r\n\r\n"));
+  auto v10 = ReadReply(old.get());
+  REQUIRE(v10.has_value());
+  CHECK(v10->headers.count("transfer-encoding") == 0);
+  CHECK(v10->body == Pattern(200000));
+}
+
+TEST_CASE(
+    "http server: a stream that fails is cut short, a gone reader "
+    "stops the producer") {
+  Echo echo;
+  Running s(LoopbackOptions(), &echo);
+  REQUIRE(s.status().ok());
+  {
+    // Failing before anything was streamed: the error response.
+    Fd c = ConnectTcp(s.port());
+    REQUIRE(SendAll(c.get(), Get("/fail/1000")));
+    auto r = ReadReply(c.get());
+    REQUIRE(r.has_value());
+    CHECK(r->status == 503);
+    CHECK(r->body == "failed before streaming");
+  }
+  {
+    // After: no last chunk, the connection closed; the reader cannot take
+    // the partial body for a whole one.
+    Fd c = ConnectTcp(s.port());
+    REQUIRE(SendAll(c.get(), Get("/fail/500000")));
+    std::string pending;
+    CHECK_FALSE(ReadReply(c.get(), pending).has_value());
+    CHECK(pending.find("0\r\n\r\n") == std::string::npos);
+  }
+  {
+    // The reader goes away: the producer's next writes are refused.
+    Fd c = ConnectTcp(s.port());
+    REQUIRE(SendAll(c.get(), Get("/endless")));
+    char buf[65536];
+    size_t got = 0;
+    while (got < 200'000) {
+      const ssize_t n = ::recv(c.get(), buf, sizeof(buf), 0);
+      REQUIRE(n > 0);
+      got += static_cast<size_t>(n);
+    }
+    c = Fd();
+    for (int i = 0; i < 500 && !echo.streamer.producer_stopped.load(); ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    CHECK(echo.streamer.producer_stopped.load());
+  }
+  for (int i = 0; i < 500 && echo.streamer.finished.load() < 3; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(echo.streamer.finished.load() == 3);
+}
+
 std::string Capture(const std::string& command) {
   std::string out;
   FILE* p = ::popen(command.c_str(), "r");
@@ -714,11 +930,16 @@ TEST_CASE("http server: TLS (with the openssl and curl command-line tools)") {
         Capture("curl -sk --max-time 10 -H 'Api-Token: t' " + url + "/one " +
                 url + "/two -X POST -d abc");
     CHECK(out == "POST /one 3POST /two 3");
+    // A streamed body over TLS (its one-buffer writes), decoded by curl.
+    const std::string streamed =
+        Capture("curl -sk --max-time 20 " + url + "/stream/2500000");
+    CHECK(streamed.size() == 2500000);
+    CHECK(streamed == Pattern(2500000));
     // Plain HTTP to the TLS port is refused, not served.
     Fd c = ConnectTcp(s.port());
     REQUIRE(SendAll(c.get(), Get("/plain")));
     CHECK(PeerClosed(c.get()));
-    CHECK(echo.calls.load() == 2);
+    CHECK(echo.calls.load() == 3);
   }
   // A key that does not match the certificate.
   const std::string other_key = (dir / "other.pem").string();

@@ -22,6 +22,8 @@ struct ServiceFixture {
   void Close();
   // One request from `remote` ("unix": the admin socket, local:admin),
   // answered synchronously. `token`, when not empty, is sent as api-token.
+  // A streamed body (api/body_stream.h) is read whole into `body`; one that
+  // fails midway leaves status 0.
   HttpResponse Call(std::string method, std::string target,
                     std::string body = "", std::string remote = "unix",
                     std::string token = "");
@@ -31,6 +33,7 @@ struct ServiceFixture {
   ServiceOptions service_options;
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<Service> service;
+  bool last_streamed = false;  // the last Call's body came as a stream
 };
 
 }  // namespace iam::api::testing

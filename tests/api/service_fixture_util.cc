@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
+#include "api/body_stream.h"
 #include "tests/api/service_fixture.h"
 
 namespace iam::api::testing {
@@ -50,7 +53,32 @@ HttpResponse ServiceFixture::Call(std::string method, std::string target,
   auto f = done.get_future();
   service->Handle(std::move(r),
                   [&](HttpResponse resp) { done.set_value(std::move(resp)); });
-  return f.get();
+  HttpResponse out = f.get();
+  last_streamed = out.stream != nullptr;
+  if (out.stream == nullptr) return out;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  for (;;) {
+    BodyStream::Piece piece;
+    if (!out.stream->TakeOrWait(&piece, [&] {
+          std::lock_guard<std::mutex> lock(mu);
+          ready = true;
+          cv.notify_one();
+        })) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return ready; });
+      ready = false;
+      continue;
+    }
+    if (piece.kind == BodyStream::Piece::kData) {
+      out.body += piece.bytes;
+      continue;
+    }
+    if (piece.kind == BodyStream::Piece::kFailed) out.status = 0;
+    out.stream.reset();
+    return out;
+  }
 }
 
 }  // namespace iam::api::testing

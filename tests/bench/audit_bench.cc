@@ -5,7 +5,7 @@
 //   audit_bench [--dir DIR] [--events N] [--tokens T] [--policies P]
 //               [--snapshot-every K] [--max-snapshots S] [--checks C]
 //               [--whos W] [--diffs D] [--rebuilds R] [--pretty]
-//               [--digest]
+//               [--whole] [--digest]
 //
 // Defaults: 1,000,000 events, 100,000 tokens, 10,000 policies, a snapshot
 // every 10,000 events. The log is written through the event store (many
@@ -21,11 +21,14 @@
 // `diff` over the whole log, and the baseline: check at random points by
 // folding from seq 0 (no snapshots). Memory: resident size before and
 // after the timeline, snapshots kept. Prints `BENCH <name> <value> <unit>`
-// and `RATIO check_p99_vs_rebuild`. --pretty asks for indented answers;
-// --digest prints `DIGEST <query> <sha256>` of the answers (outside the
-// timed sections), so two builds can be shown to answer byte for byte the
-// same on the same log. Goals (issue 11): check p99 <= 100 ms,
-// who p99 <= 500 ms, diff over the whole log <= 2 s.
+// and `RATIO check_p99_vs_rebuild`. who and diff stream their answers as
+// the server does (api/audit.h's AnswerSink; each piece copied once, as
+// into a socket); --whole collects them into one string instead. --pretty
+// asks for indented answers; --digest prints `DIGEST <query> <sha256>` of
+// the answers (check's outside the timed section, who's and diff's inside
+// when streamed), so two builds, or --whole and streamed, can be shown to
+// answer byte for byte the same on the same log. Goals (issue 11): check p99 <=
+// 100 ms, who p99 <= 500 ms, diff over the whole log <= 2 s.
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,8 +101,9 @@ struct Flags {
   size_t max_snapshots = 128;
   int checks = 200;
   int whos = 20;
-  int diffs = 3;     // whole-log diffs (the best one counts)
-  int rebuilds = 3;  // baseline folds from seq 0 (the median counts)
+  int diffs = 3;       // whole-log diffs (the best one counts)
+  bool whole = false;  // answers collected into a string, not streamed
+  int rebuilds = 3;    // baseline folds from seq 0 (the median counts)
   bool pretty = false;
   bool digest = false;
 };
@@ -290,6 +294,8 @@ int main(int argc, char** argv) {
       f.checks = std::stoi(next());
     } else if (a == "--whos") {
       f.whos = std::stoi(next());
+    } else if (a == "--whole") {
+      f.whole = true;
     } else if (a == "--diffs") {
       f.diffs = std::stoi(next());
     } else if (a == "--rebuilds") {
@@ -303,7 +309,7 @@ int main(int argc, char** argv) {
           "audit_bench [--dir DIR] [--events N] [--tokens T] [--policies P]\n"
           "            [--snapshot-every K] [--max-snapshots S] [--checks C]\n"
           "            [--whos W] [--diffs D] [--rebuilds R] [--pretty]\n"
-          "            [--digest]\n"
+          "            [--whole] [--digest]\n"
           "A log in DIR is reused (its --events/--tokens/--policies are the\n"
           "ones it was made with); without --dir a temporary one is made.\n");
       return 0;
@@ -382,6 +388,38 @@ int main(int argc, char** argv) {
   std::printf("BENCH audit_check_p99 %.2f ms\n", Percentile(checks, 0.99));
   std::printf("BENCH audit_check_allowed %d of %d\n", allowed, f.checks);
 
+  // who and diff stream their answers (the server sends them as HTTP
+  // chunks): the sink copies each piece once, as a socket write would, and
+  // hashes it under --digest (then the times include the hashing). With
+  // --whole the answers are collected into one string instead, as before
+  // streaming.
+  std::vector<char> scratch;
+  size_t streamed = 0;
+  es::Sha256Stream* digest_into = nullptr;
+  const api::AnswerSink sink = [&](std::string_view bytes) {
+    if (scratch.size() < bytes.size()) scratch.resize(bytes.size());
+    std::memcpy(scratch.data(), bytes.data(), bytes.size());
+    streamed += bytes.size();
+    if (digest_into != nullptr) digest_into->Update(bytes);
+    return true;
+  };
+  // who or diff, streamed or whole: the answer's size.
+  auto run = [&](bool who, const api::QueryParams& q,
+                 es::Sha256Stream* digest) -> size_t {
+    if (f.whole) {
+      StatusOr<std::string> r =
+          who ? audit.Who(q, f.pretty) : audit.Diff(q, f.pretty);
+      if (!r.ok()) Die(r.status().ToString());
+      if (digest != nullptr) digest->Update(*r);
+      return r->size();
+    }
+    streamed = 0;
+    digest_into = digest;
+    Status s =
+        who ? audit.Who(q, f.pretty, sink) : audit.Diff(q, f.pretty, sink);
+    if (!s.ok()) Die(s.ToString());
+    return streamed;
+  };
   std::vector<double> whos;
   size_t listed = 0;
   for (int i = 0; i < f.whos; ++i) {
@@ -390,11 +428,8 @@ int main(int argc, char** argv) {
     q.emplace("resource", "iam:tokens:x");
     q.emplace("at_seq", std::to_string(1 + rng() % head));
     start = SteadyClock::now();
-    auto r = audit.Who(q, f.pretty);
+    listed += run(true, q, f.digest ? &who_digest : nullptr);
     whos.push_back(Seconds(start) * 1000);
-    if (!r.ok()) Die(r.status().ToString());
-    if (f.digest) who_digest.Update(*r);
-    listed += r->size();
   }
   std::printf("BENCH audit_who_p50 %.1f ms\n", Percentile(whos, 0.5));
   std::printf("BENCH audit_who_p99 %.1f ms\n", Percentile(whos, 0.99));
@@ -404,12 +439,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < f.diffs; ++i) {
     api::QueryParams q;
     q.emplace("from_seq", "0");
+    es::Sha256Stream* digest = f.digest && i == 0 ? &diff_digest : nullptr;
     start = SteadyClock::now();
-    auto r = audit.Diff(q, f.pretty);
+    diff_bytes = run(false, q, digest);
     diff_s = std::min(diff_s, Seconds(start));
-    if (!r.ok()) Die(r.status().ToString());
-    diff_bytes = r->size();
-    if (f.digest && i == 0) diff_digest.Update(*r);
   }
   std::printf("BENCH audit_diff_whole_log %.2f s\n", diff_s);
   std::printf("BENCH audit_diff_answer %.1f MiB\n", diff_bytes / 1048576.0);

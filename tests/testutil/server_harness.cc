@@ -126,6 +126,23 @@ size_t CompleteLength(const std::string& raw, bool eof, Response* r) {
   std::string cl = parsed.Header("Content-Length");
   if (parsed.status >= 100 && parsed.status < 200) {
     // Interim response: no body.
+  } else if (parsed.Header("Transfer-Encoding") == "chunked") {
+    // A streamed answer (api/body_stream.h): size CRLF data CRLF ..., then
+    // 0 CRLF CRLF. Incomplete until the last chunk.
+    size_t at = body_start;
+    std::string body;
+    for (;;) {
+      const size_t eol = raw.find("\r\n", at);
+      if (eol == std::string::npos) return 0;
+      const size_t size = std::strtoull(raw.c_str() + at, nullptr, 16);
+      at = eol + 2;
+      if (raw.size() < at + size + 2) return 0;
+      body.append(raw, at, size);
+      at += size + 2;
+      if (size == 0) break;
+    }
+    parsed.body = std::move(body);
+    end = at;
   } else if (!cl.empty()) {
     size_t n = std::strtoull(cl.c_str(), nullptr, 10);
     if (raw.size() - body_start < n) return 0;
