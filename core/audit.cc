@@ -1,6 +1,7 @@
 #include "core/audit.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -206,6 +207,42 @@ struct PointersHash {
 
 }  // namespace
 
+namespace {
+
+// Sorts and dedups `v` (byte order, as std::sort on string_views does). The
+// views point into a hash map's keys, scattered in memory: comparing them
+// directly cost a cache miss per comparison (6% of a `who` over 100,000
+// token members), so each is sorted by its first 16 bytes held inline,
+// and only ties on those look at the bytes.
+void SortUnique(std::vector<std::string_view>& v) {
+  struct Keyed {
+    uint64_t k0, k1;  // bytes 0-7 and 8-15, big-endian, zero-padded
+    std::string_view s;
+  };
+  auto word = [](std::string_view s, size_t at) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      w <<= 8;
+      if (at + i < s.size()) w |= static_cast<unsigned char>(s[at + i]);
+    }
+    return w;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(v.size());
+  for (std::string_view s : v) keyed.push_back({word(s, 0), word(s, 8), s});
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.k0 != b.k0) return a.k0 < b.k0;
+    if (a.k1 != b.k1) return a.k1 < b.k1;
+    return a.s < b.s;
+  });
+  v.clear();
+  for (const Keyed& k : keyed) {
+    if (v.empty() || v.back() != k.s) v.push_back(k.s);
+  }
+}
+
+}  // namespace
+
 void ForEachWho(const IamState& state, std::string_view action,
                 std::string_view resource, const StringList& projects,
                 Micros at, const WhoVisit& visit) {
@@ -304,8 +341,7 @@ void ForEachWho(const IamState& state, std::string_view action,
   for (const Policy& p : SystemPolicies()) {
     for (const auto& m : p.members) members.push_back(m);
   }
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
+  SortUnique(members);
   // The member expressions starting with "token:", ascending (as the
   // tokens' subjects are: "token:" + id in id order), with the index of
   // their visit (kNotShared: not allowed).

@@ -67,6 +67,38 @@ PointInTime::PointInTime(EventReader reader, PointInTimeOptions options)
       max_snapshots_(std::max<size_t>(options.max_snapshots, 2)),
       every_(options.snapshot_every) {}
 
+PointInTime::~PointInTime() {
+  {
+    std::lock_guard<std::mutex> lock(retire_mu_);
+    stopping_ = true;
+  }
+  retire_cv_.notify_one();
+  if (reclaimer_.joinable()) reclaimer_.join();
+}
+
+void PointInTime::Retire(std::shared_ptr<const IamState> state) {
+  if (state == nullptr || state.use_count() > 1) return;  // still in use
+  std::lock_guard<std::mutex> lock(retire_mu_);
+  retired_.push_back(std::move(state));
+  if (!reclaimer_.joinable()) {
+    reclaimer_ = std::thread([this] { ReclaimLoop(); });
+  }
+  retire_cv_.notify_one();
+}
+
+void PointInTime::ReclaimLoop() {
+  std::unique_lock<std::mutex> lock(retire_mu_);
+  for (;;) {
+    retire_cv_.wait(lock, [&] { return stopping_ || !retired_.empty(); });
+    std::vector<std::shared_ptr<const IamState>> batch;
+    batch.swap(retired_);
+    if (batch.empty() && stopping_) return;
+    lock.unlock();
+    batch.clear();  // the states are freed here, outside every lock
+    lock.lock();
+  }
+}
+
 Status PointInTime::ExtendLocked(uint64_t to, bool to_end) {
   if (to <= builder_.last_seq) return OkStatus();
   FoldSink sink(builder_, [this](const RecordedEvent& e) {
@@ -148,8 +180,13 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::StateAt(uint64_t seq) {
     state->stream_versions = StringMap<uint64_t>();  // as in every snapshot
   }
   std::shared_ptr<const IamState> out = std::move(state);
-  std::lock_guard<std::mutex> lock(mu_);
-  last_ = {seq, out};
+  std::shared_ptr<const IamState> replaced;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    replaced = std::exchange(last_.second, out);
+    last_.first = seq;
+  }
+  Retire(std::move(replaced));
   return out;
 }
 

@@ -24,6 +24,7 @@
 #ifndef IAMLEDGER_PROJECTIONS_POINT_IN_TIME_H_
 #define IAMLEDGER_PROJECTIONS_POINT_IN_TIME_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -31,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -53,6 +55,7 @@ struct PointInTimeOptions {
 class PointInTime {
  public:
   PointInTime(EventReader reader, PointInTimeOptions options);
+  ~PointInTime();
   PointInTime(const PointInTime&) = delete;
   PointInTime& operator=(const PointInTime&) = delete;
 
@@ -112,6 +115,12 @@ class PointInTime {
   // Folds events (builder's seq, to] into the builder; unless `to_end`,
   // the log must reach `to`. Requires mu_.
   Status ExtendLocked(uint64_t to, bool to_end = false);
+  // Drops a state that an answer replaced (the last answer, the copy at
+  // the end) on a thread of its own when nothing else holds it: freeing a
+  // whole state (tens of MB in 100,000s of allocations) took ~6% of a
+  // `who`, inside the next query and under mu_.
+  void Retire(std::shared_ptr<const IamState> state);
+  void ReclaimLoop();
 
   EventReader reader_;
   const size_t max_snapshots_;
@@ -128,6 +137,12 @@ class PointInTime {
   std::shared_ptr<const IamState> end_;  // a copy of the builder, or null
   std::pair<uint64_t, std::shared_ptr<const IamState>> last_;  // the last
                                                                // answer
+  // Retire's queue and its thread (started by the first Retire).
+  std::mutex retire_mu_;
+  std::condition_variable retire_cv_;
+  std::vector<std::shared_ptr<const IamState>> retired_;
+  bool stopping_ = false;
+  std::thread reclaimer_;
 };
 
 }  // namespace iam::projections

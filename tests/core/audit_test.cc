@@ -361,6 +361,43 @@ TEST_CASE("audit who - subjects sharing policies keep their own member") {
                                                      {"token:b", "token:b"}});
 }
 
+TEST_CASE("audit who - member expressions in byte order") {
+  // Names alike in their first 16 bytes, one a prefix of another, bytes
+  // past 0x7f and a NUL: the order is std::string's, whatever the sort
+  // looks at first.
+  const StringList names = {"team:local:group-b",
+                            "team:local:group-a2",
+                            "team:local:group-a",
+                            "team:local:group-",
+                            "team:local:group",
+                            "team:local:gro\xc3\xa9",
+                            std::string("team:local:group\0x", 18),
+                            "team:a",
+                            "user:local:z",
+                            "team:local:group-a10"};
+  Timeline t;
+  t.Must(PolicyCreated{"p",
+                       "p",
+                       PolicyType::kCustom,
+                       names,
+                       {St(Effect::kAllow, {"iam:tokens:get"}, {"*"})},
+                       {}});
+  WhoResult r = Who(t.At(t.head()), "iam:tokens:get", "iam:tokens:x", {}, 0);
+  std::vector<std::string> got;
+  for (const auto& m : r.members) {
+    if (std::find(names.begin(), names.end(), m.subject) != names.end()) {
+      got.push_back(m.subject);
+    }
+  }
+  std::vector<std::string> want(names.begin(), names.end());
+  std::sort(want.begin(), want.end());
+  CHECK(got == want);
+  std::vector<std::string> all;
+  for (const auto& m : r.members) all.push_back(m.subject);
+  CHECK(std::is_sorted(all.begin(), all.end()));
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+}
+
 const GrantChange* Find(const std::vector<GrantChange>& list,
                         const std::string& action,
                         const std::string& project = "*") {
