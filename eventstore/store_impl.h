@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -84,7 +85,11 @@ class StoreImpl final : public EventStore {
   // Cluster mode: remembers the request ids of the newest events.
   Status IndexRecentRequests();
   void WriterLoop();
-  void CommitGroup(std::deque<Pending>& group);
+  // Commits `group` and then tells each of its appenders; `committed`, when
+  // given, runs first, once the store's state no longer changes (the
+  // writer thread clears committing_ there).
+  void CommitGroup(std::deque<Pending>& group,
+                   const std::function<void()>& committed = {});
   Status Ingest(const CommitBatch& batch);
   // After a durable local commit of `recorded` (seq .. through `seq`, head
   // `head`): publish the state, apply, checkpoint. Writer thread only.

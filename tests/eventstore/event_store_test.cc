@@ -4,9 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "eventstore/codec.h"
@@ -177,6 +179,45 @@ TEST_CASE_TEMPLATE(
   std::lock_guard<std::mutex> lock(sink.mu);
   REQUIRE(sink.events.size() == 2);
   CHECK(sink.events[1].seq == 2);
+}
+
+TEST_CASE(
+    "store: a lone appender commits on its own thread again after "
+    "company") {
+  // Once appends overlapped (here an AppendAsync, then an Append while it
+  // commits), the writer thread groups the next kBusyGroups groups; after
+  // that, an appender alone commits inline again. The writer used to tell
+  // its appenders before clearing `committing_`, so a lone appender found
+  // the store still committing every time, re-armed the busy count and
+  // never came back (two context switches per append).
+  RocksFixture fx;
+  struct ThreadSink : EventSink {
+    std::mutex mu;
+    std::vector<std::thread::id> threads;
+    Status Apply(const RecordedEvent&) override {
+      std::lock_guard<std::mutex> lock(mu);
+      threads.push_back(std::this_thread::get_id());
+      return OkStatus();
+    }
+  } sink;
+  StoreOptions o;
+  o.apply_sink = &sink;
+  auto store = MustOpen(fx, o);
+  std::promise<void> first;
+  store->AppendAsync(Request({SomeEvent(1)}),
+                     [&](StatusOr<AppendResult>) { first.set_value(); });
+  REQUIRE(store->Append(Request({SomeEvent(2)})).ok());
+  first.get_future().wait();
+  constexpr int kAppends = 800;  // kBusyGroups (256) and as many again
+  for (int i = 0; i < kAppends; ++i) {
+    REQUIRE(store->Append(Request({SomeEvent(3 + i)})).ok());
+  }
+  std::lock_guard<std::mutex> lock(sink.mu);
+  REQUIRE(sink.threads.size() == kAppends + 2);
+  const auto me = std::this_thread::get_id();
+  const auto inline_commits =
+      std::count(sink.threads.end() - 300, sink.threads.end(), me);
+  CHECK(inline_commits == 300);  // the last 300 all committed inline
 }
 
 TEST_CASE_TEMPLATE(
