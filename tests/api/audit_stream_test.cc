@@ -33,7 +33,9 @@ TEST_CASE("audit over the service: long answers streamed, byte for byte") {
   REQUIRE_MESSAGE(p.status == 200, p.body);
   const std::string head = std::to_string(fx.ledger->store()->LastSeq());
   Audit whole(fx.ledger->store(), {});
-  for (const auto& [target, params] :
+  // A pair, not a structured binding: clang 14 refuses those inside
+  // doctest's CAPTURE.
+  for (const auto& query :
        std::vector<std::pair<std::string, QueryParams>>{
            {"/apis/iam/v2/audit/diff?from_seq=0&to_seq=" + head,
             {{"from_seq", "0"}, {"to_seq", head}}},
@@ -43,6 +45,8 @@ TEST_CASE("audit over the service: long answers streamed, byte for byte") {
             {{"action", "iam:tokens:get"},
              {"resource", "iam:tokens:x"},
              {"at_seq", head}}}}) {
+    const std::string& target = query.first;
+    const QueryParams& params = query.second;
     CAPTURE(target);
     auto r = fx.Call("GET", target);
     REQUIRE_MESSAGE(r.status == 200, r.body);
