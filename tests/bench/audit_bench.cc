@@ -323,6 +323,9 @@ int main(int argc, char** argv) {
     if (::mkdtemp(tmpl) == nullptr) Die("mkdtemp");
     root = tmpl;
   }
+  std::error_code made;
+  fs::create_directories(root, made);
+  if (made) Die("cannot create " + root + ": " + made.message());
   const std::string data_dir = root + "/data";
   const std::string key_file = root + "/iamledger.key";
   uint64_t head = 0;
