@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <set>
@@ -408,15 +410,30 @@ class Decoder {
 
 namespace {
 
+// calloc: a large block comes freshly mapped from the kernel (zero, its
+// pages faulted in one by one as they are first touched), a small one is
+// cleared. The block is aligned by hand to a cache line; the pointer calloc
+// gave is kept in the 8 bytes before it.
 class StdMemory final : public LargeMemory {
  public:
   void* Allocate(size_t bytes) override {
-    return ::operator new(bytes, kLineAlign);
+    void* raw = std::calloc(1, bytes + kLine);
+    if (raw == nullptr) throw std::bad_alloc();
+    const uintptr_t start =
+        (reinterpret_cast<uintptr_t>(raw) + kLine) & ~uintptr_t{kLine - 1};
+    std::memcpy(reinterpret_cast<void*>(start - sizeof(void*)), &raw,
+                sizeof(void*));
+    return reinterpret_cast<void*>(start);
   }
-  void Free(void* p, size_t) override { ::operator delete(p, kLineAlign); }
+  void Free(void* p, size_t) override {
+    if (p == nullptr) return;
+    void* raw;
+    std::memcpy(&raw, static_cast<char*>(p) - sizeof(void*), sizeof(void*));
+    std::free(raw);
+  }
 
  private:
-  static constexpr std::align_val_t kLineAlign{64};
+  static constexpr size_t kLine = 64;
 };
 
 std::atomic<LargeMemory*>& CurrentMemory() {

@@ -14,10 +14,12 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -85,11 +87,19 @@ struct Project {
 class LargeMemory {
  public:
   virtual ~LargeMemory() = default;
-  // `bytes` of memory aligned to 64 bytes (a cache line) at least; throws
-  // std::bad_alloc.
+  // `bytes` of zero-filled memory aligned to 64 bytes (a cache line) at
+  // least; throws std::bad_alloc. A large block may be mapped lazily: each
+  // page then costs its zeroing when first touched (unless Prepare readied
+  // it), so asking for a big table costs nothing up front.
   virtual void* Allocate(size_t bytes) = 0;
   // Frees what Allocate(bytes) of this object returned (p may be null).
   virtual void Free(void* p, size_t bytes) = 0;
+  // A hint: Allocate(bytes) will be called soon (a table half full names
+  // the size it grows to at 3/4). An implementation may ready such a block
+  // on a thread of its own (map it, touch its pages), so that the growth
+  // does not pay for zeroing tens of MB on the caller's thread. The default
+  // does nothing.
+  virtual void Prepare(size_t bytes) { (void)bytes; }
 };
 // The std-only LargeMemory (operator new and delete). Never destroyed.
 LargeMemory* StdLargeMemory();
@@ -100,26 +110,56 @@ LargeMemory* StdLargeMemory();
 LargeMemory* CurrentLargeMemory();
 void SetLargeMemory(LargeMemory* memory);
 
-// A std allocator over the LargeMemory current when it was made (copies
-// and rebinds keep it, and it moves with the container).
+// n slots of T, all bytes zero (T's empty slot), from the LargeMemory
+// current when the array was made, which also frees it: the slot arrays of
+// the open-addressing tables (StringMap, projections' DigestIndex). Making
+// one touches none of its memory; T is trivially copyable and destructible
+// (a table constructs and destroys what its slots hold itself). Move-only.
 template <typename T>
-struct LargeAllocator {
-  using value_type = T;
-  using propagate_on_container_copy_assignment = std::true_type;
-  using propagate_on_container_move_assignment = std::true_type;
-  using propagate_on_container_swap = std::true_type;
-  LargeAllocator() : memory(CurrentLargeMemory()) {}
-  template <typename U>
-  LargeAllocator(const LargeAllocator<U>& other)  // NOLINT: allocator rebind
-      : memory(other.memory) {}
-  T* allocate(size_t n) {
-    return static_cast<T*>(memory->Allocate(n * sizeof(T)));
+class ZeroedArray {
+  static_assert(std::is_trivially_copyable_v<T> &&
+                std::is_trivially_destructible_v<T>);
+
+ public:
+  ZeroedArray() = default;
+  explicit ZeroedArray(size_t n) : memory_(CurrentLargeMemory()), size_(n) {
+    if (n > 0) data_ = static_cast<T*>(memory_->Allocate(n * sizeof(T)));
   }
-  void deallocate(T* p, size_t n) { memory->Free(p, n * sizeof(T)); }
-  friend bool operator==(const LargeAllocator& a, const LargeAllocator& b) {
-    return a.memory == b.memory;
+  ZeroedArray(ZeroedArray&& other) noexcept { Swap(other); }
+  ZeroedArray& operator=(ZeroedArray&& other) noexcept {
+    ZeroedArray(std::move(other)).Swap(*this);
+    return *this;
   }
-  LargeMemory* memory;
+  ZeroedArray(const ZeroedArray&) = delete;
+  ZeroedArray& operator=(const ZeroedArray&) = delete;
+  ~ZeroedArray() {
+    if (data_ != nullptr) memory_->Free(data_, size_ * sizeof(T));
+  }
+  // Tells the current LargeMemory that an array of n slots is wanted soon.
+  static void Prepare(size_t n) {
+    CurrentLargeMemory()->Prepare(n * sizeof(T));
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+
+ private:
+  void Swap(ZeroedArray& other) {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    std::swap(memory_, other.memory_);
+  }
+  T* data_ = nullptr;
+  LargeMemory* memory_ = nullptr;  // data_'s, when not null
+  size_t size_ = 0;
 };
 
 // A hash map from short strings (stream names) to V: open addressing with
@@ -154,8 +194,8 @@ class StringMap {
     using reference =
         std::conditional_t<kConst, const value_type&, value_type&>;
     Iterator() = default;
-    reference operator*() const { return slot_->kv; }
-    pointer operator->() const { return &slot_->kv; }
+    reference operator*() const { return slot_->kv(); }
+    pointer operator->() const { return &slot_->kv(); }
     Iterator& operator++() {
       ++slot_;
       Settle();
@@ -197,6 +237,24 @@ class StringMap {
   using const_iterator = Iterator<true>;
 
   StringMap() = default;
+  StringMap(const StringMap& other) { CopyFrom(other); }
+  StringMap& operator=(const StringMap& other) {
+    if (this != &other) {
+      StringMap copy(other);
+      Swap(copy);
+    }
+    return *this;
+  }
+  StringMap(StringMap&& other) noexcept { Swap(other); }
+  StringMap& operator=(StringMap&& other) noexcept {
+    StringMap taken(std::move(other));
+    Swap(taken);
+    return *this;
+  }
+  ~StringMap() {
+    DestroyLive(slots_);
+    DestroyLive(draining_);
+  }
 
   iterator begin() { return MakeIterator<iterator>(this, Slots()); }
   iterator end() { return MakeIterator<iterator>(this, nullptr); }
@@ -209,12 +267,7 @@ class StringMap {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  void clear() {
-    slots_.clear();
-    draining_.clear();
-    drained_ = 0;
-    size_ = 0;
-  }
+  void clear() { StringMap().Swap(*this); }
   void reserve(size_t n) {
     size_t want = 16;
     while (want * 3 < n * 4) want *= 2;
@@ -236,12 +289,12 @@ class StringMap {
   V& at(std::string_view key) {
     Slot* s = const_cast<Slot*>(Locate(key, Hash(key)));
     if (s == nullptr) throw std::out_of_range("StringMap::at");
-    return s->kv.second;
+    return s->kv().second;
   }
   const V& at(std::string_view key) const {
     const Slot* s = Locate(key, Hash(key));
     if (s == nullptr) throw std::out_of_range("StringMap::at");
-    return s->kv.second;
+    return s->kv().second;
   }
   // Asks for the cache line where `key` is or would go, ahead of a lookup
   // or insertion (which then does not wait for memory).
@@ -258,14 +311,20 @@ class StringMap {
   // The value of `key`, inserted value-initialized when absent.
   V& operator[](std::string_view key) {
     const uint64_t hash = Hash(key);
-    if (Slot* s = const_cast<Slot*>(Locate(key, hash))) return s->kv.second;
+    if (Slot* s = const_cast<Slot*>(Locate(key, hash))) return s->kv().second;
     if (4 * (SizeInSlots() + 1) > 3 * slots_.size()) StartGrowing();
     Slot& s = slots_[FreeSlot(hash)];
+    ::new (static_cast<void*>(s.raw))
+        value_type(std::piecewise_construct, std::forward_as_tuple(key),
+                   std::forward_as_tuple());
     s.hash = hash;
-    s.kv.first.assign(key);
     ++size_;
     MoveSome();
-    return s.kv.second;
+    if (!next_prepared_ && 2 * SizeInSlots() > slots_.size()) {
+      SlotArray::Prepare(2 * slots_.size());  // the table of the next growth
+      next_prepared_ = true;
+    }
+    return s.kv().second;
   }
 
   // Removes the entry `it` points at; other iterators are invalidated.
@@ -277,8 +336,7 @@ class StringMap {
       return;
     }
     // In the draining array: a tombstone keeps the runs through it.
-    slot->hash = kMoved;
-    slot->kv = value_type();
+    Destroy(*slot, kMoved);
     --draining_size_;
   }
   size_t erase(std::string_view key) {
@@ -292,17 +350,72 @@ class StringMap {
     if (a.size_ != b.size_) return false;
     for (const auto& [key, value] : a) {
       const Slot* s = b.Locate(key, Hash(key));
-      if (s == nullptr || !(s->kv.second == value)) return false;
+      if (s == nullptr || !(s->kv().second == value)) return false;
     }
     return true;
   }
 
  private:
+  // All bytes zero: empty. kv is alive exactly while Used(hash): the table
+  // constructs it on insertion and destroys it on erasure or when it moves
+  // out, so a new table is a ZeroedArray that nothing touches up front.
   struct Slot {
-    uint64_t hash = 0;  // 0: empty; kMoved: a tombstone (Hash: odd values)
-    value_type kv;
+    uint64_t hash;  // 0: empty; kMoved: a tombstone (Hash: odd values)
+    alignas(value_type) unsigned char raw[sizeof(value_type)];
+    value_type& kv() {
+      return *std::launder(reinterpret_cast<value_type*>(raw));
+    }
+    const value_type& kv() const {
+      return *std::launder(reinterpret_cast<const value_type*>(raw));
+    }
   };
-  using SlotArray = std::vector<Slot, LargeAllocator<Slot>>;
+  using SlotArray = ZeroedArray<Slot>;
+  // Moves the entry of `from` into the empty slot `to`; `from` is left
+  // without one, marked `left`.
+  static void MoveInto(Slot& to, Slot& from, uint64_t left) {
+    ::new (static_cast<void*>(to.raw)) value_type(std::move(from.kv()));
+    to.hash = from.hash;
+    Destroy(from, left);
+  }
+  // Ends the life of the slot's entry; the slot becomes `left` (0: empty,
+  // kMoved: a tombstone).
+  static void Destroy(Slot& slot, uint64_t left) {
+    slot.kv().~value_type();
+    slot.hash = left;
+  }
+  static void DestroyLive(SlotArray& slots) {
+    if (std::is_trivially_destructible_v<value_type>) return;
+    for (Slot& s : slots) {
+      if (Used(s.hash)) s.kv().~value_type();
+    }
+  }
+  // The same slots as `other` (entries copied in place, tombstones kept).
+  void CopyFrom(const StringMap& other) {
+    auto copy = [](const SlotArray& from) {
+      SlotArray to(from.size());
+      for (size_t i = 0; i < from.size(); ++i) {
+        if (Used(from[i].hash)) {
+          ::new (static_cast<void*>(to[i].raw)) value_type(from[i].kv());
+        }
+        to[i].hash = from[i].hash;
+      }
+      return to;
+    };
+    slots_ = copy(other.slots_);
+    draining_ = copy(other.draining_);
+    drained_ = other.drained_;
+    draining_size_ = other.draining_size_;
+    size_ = other.size_;
+    next_prepared_ = other.next_prepared_;
+  }
+  void Swap(StringMap& other) noexcept {
+    std::swap(slots_, other.slots_);
+    std::swap(draining_, other.draining_);
+    std::swap(drained_, other.drained_);
+    std::swap(draining_size_, other.draining_size_);
+    std::swap(size_, other.size_);
+    std::swap(next_prepared_, other.next_prepared_);
+  }
   static constexpr uint64_t kMoved = 2;
   // Draining slots moved per insertion: the draining array (half the new
   // table's size) is empty after draining.size() / kMovesPerInsert
@@ -376,7 +489,7 @@ class StringMap {
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Slot& s = slots[i];
       if (s.hash == 0) return nullptr;
-      if (s.hash == hash && s.kv.first == key) return &s;
+      if (s.hash == hash && s.kv().first == key) return &s;
     }
   }
   size_t FreeSlot(uint64_t hash) const {
@@ -392,16 +505,14 @@ class StringMap {
   // their home is not between the gap and themselves.
   void EraseFromSlots(size_t gap) {
     const size_t mask = slots_.size() - 1;
+    Destroy(slots_[gap], 0);
     for (size_t i = (gap + 1) & mask; slots_[i].hash != 0; i = (i + 1) & mask) {
       const size_t home = slots_[i].hash & mask;
       if (((i - home) & mask) >= ((i - gap) & mask)) {
-        slots_[gap].hash = slots_[i].hash;
-        slots_[gap].kv = std::move(slots_[i].kv);
+        MoveInto(slots_[gap], slots_[i], 0);
         gap = i;
       }
     }
-    slots_[gap].hash = 0;
-    slots_[gap].kv = value_type();
   }
 
   // slots_ becomes the draining array; a table twice its size takes over.
@@ -412,7 +523,8 @@ class StringMap {
     draining_ = std::move(slots_);
     drained_ = 0;
     slots_ = SlotArray(capacity);
-    if (draining_size_ == 0) draining_.clear();
+    next_prepared_ = false;
+    if (draining_size_ == 0) draining_ = SlotArray();
   }
   // Moves the next kMovesPerInsert slots of the draining array over.
   void MoveSome() {
@@ -435,21 +547,15 @@ class StringMap {
   }
   void MoveOver(Slot& from) {
     if (!Used(from.hash)) return;
-    Slot& to = slots_[FreeSlot(from.hash)];
-    to.hash = from.hash;
-    to.kv = std::move(from.kv);
-    from.hash = kMoved;
-    from.kv = value_type();
+    MoveInto(slots_[FreeSlot(from.hash)], from, kMoved);
     --draining_size_;
   }
   void Rehash(size_t capacity) {
     SlotArray old = std::move(slots_);
     slots_ = SlotArray(capacity);
+    next_prepared_ = false;
     for (Slot& s : old) {
-      if (s.hash == 0) continue;
-      Slot& to = slots_[FreeSlot(s.hash)];
-      to.hash = s.hash;
-      to.kv = std::move(s.kv);
+      if (Used(s.hash)) MoveInto(slots_[FreeSlot(s.hash)], s, 0);
     }
   }
 
@@ -462,6 +568,8 @@ class StringMap {
   size_t drained_ = 0;
   size_t draining_size_ = 0;
   size_t size_ = 0;  // in both arrays
+  // Prepare was called for the table the next growth makes.
+  bool next_prepared_ = false;
 };
 
 // The evaluation forms of authorization (core/authorize.cc), derived from

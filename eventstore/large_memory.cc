@@ -2,50 +2,161 @@
 
 #include <sys/mman.h>
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <new>
+#include <thread>
+#include <vector>
 
 namespace iam::eventstore {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kPage = 4096;
 constexpr std::align_val_t kLineAlign{64};  // LargeMemory's contract
+// The most kept readied (or being readied) at once; a hint past it is
+// dropped.
+constexpr size_t kMaxPrepared = size_t{512} << 20;
 
+size_t RoundUp(size_t bytes) {
+  return (bytes + kHugePage - 1) & ~(kHugePage - 1);
+}
+
+// `want` bytes (a multiple of kHugePage) at a 2 MiB boundary, zero (fresh
+// from the kernel), offered for huge pages; nothing faulted in yet.
+void* MapAligned(size_t want) {
+  // Map a huge page more than needed and keep an aligned part.
+  void* p = ::mmap(nullptr, want + kHugePage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t start = (base + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
+  if (start > base) ::munmap(p, start - base);
+  const uintptr_t end = start + want;
+  if (base + want + kHugePage > end) {
+    ::munmap(reinterpret_cast<void*>(end), base + want + kHugePage - end);
+  }
+  ::madvise(reinterpret_cast<void*>(start), want, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(start);
+}
+
+// Large blocks are mapped on their own. Prepare(bytes) has a thread of its
+// own (started on the first hint, normal priority: it must not be starved
+// while it holds the address space's lock in a page fault) map a block and
+// write a zero to each of its pages, so the kernel zeroes them there; the
+// next Allocate of that size takes it. On this kind of VM a first-touched
+// page costs ~3.3 ms/MB, so a table of a million 64-byte slots made on the
+// writer's thread stalled it for ~200 ms (issue 12 item 8).
 class HugePages final : public LargeMemory {
  public:
   void* Allocate(size_t bytes) override {
-    if (bytes < kHugePage) return ::operator new(bytes, kLineAlign);
-    // Map a huge page more than needed and keep an aligned part.
-    const size_t want = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-    void* p = ::mmap(nullptr, want + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    const auto base = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t start = (base + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
-    if (start > base) ::munmap(p, start - base);
-    const uintptr_t end = start + want;
-    if (base + want + kHugePage > end) {
-      ::munmap(reinterpret_cast<void*>(end), base + want + kHugePage - end);
+    if (bytes < kHugePage) {
+      void* p = ::operator new(bytes, kLineAlign);
+      std::memset(p, 0, bytes);
+      return p;
     }
-    ::madvise(reinterpret_cast<void*>(start), want, MADV_HUGEPAGE);
-    return reinterpret_cast<void*>(start);
+    const size_t want = RoundUp(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = ready_.find(want);
+      if (it != ready_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        prepared_bytes_ -= want;
+        ready_bytes_ -= want;
+        return p;
+      }
+      // Asked for before it was readied: the hint is moot.
+      for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+        if (*q == want) {
+          queue_.erase(q);
+          prepared_bytes_ -= want;
+          break;
+        }
+      }
+    }
+    void* p = MapAligned(want);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
   }
+
   void Free(void* p, size_t bytes) override {
     if (p == nullptr) return;
     if (bytes < kHugePage) {
       ::operator delete(p, kLineAlign);
       return;
     }
-    ::munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));
+    ::munmap(p, RoundUp(bytes));
+  }
+
+  void Prepare(size_t bytes) override {
+    if (bytes < kHugePage) return;
+    const size_t want = RoundUp(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (prepared_bytes_ + want > kMaxPrepared) return;
+    prepared_bytes_ += want;
+    queue_.push_back(want);
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Work(); }).detach();  // lives as long as we do
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      size_t want;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        want = queue_.front();
+        queue_.pop_front();
+      }
+      void* p = MapAligned(want);
+      if (p != nullptr) {
+        auto* bytes = static_cast<volatile char*>(p);
+        for (size_t off = 0; off < want; off += kPage) bytes[off] = 0;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      if (p == nullptr) {
+        prepared_bytes_ -= want;
+      } else {
+        ready_[want].push_back(p);
+        ready_bytes_ += want;
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  std::deque<size_t> queue_;                    // sizes still to ready
+  std::map<size_t, std::vector<void*>> ready_;  // size -> readied blocks
+  size_t prepared_bytes_ = 0;  // queued + being readied + ready
+  size_t ready_bytes_ = 0;
+
+ public:
+  size_t ReadyBytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_bytes_;
   }
 };
 
-}  // namespace
-
-LargeMemory* HugePageMemory() {
+HugePages* Instance() {
   static HugePages* const memory = new HugePages();  // never destroyed
   return memory;
 }
+
+}  // namespace
+
+LargeMemory* HugePageMemory() { return Instance(); }
+
+size_t HugePageMemoryReadyBytes() { return Instance()->ReadyBytes(); }
 
 }  // namespace iam::eventstore

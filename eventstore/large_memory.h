@@ -2,18 +2,26 @@
 // 2 MiB or more are mapped on their own, aligned to 2 MiB and offered to the
 // kernel for transparent huge pages (madvise MADV_HUGEPAGE), so that random
 // lookups in a table of a million entries miss the TLB rarely; smaller ones
-// come from operator new (64-byte aligned). Core cannot map memory itself (std
+// come from operator new (64-byte aligned, cleared). Prepare(bytes) readies a
+// block on a thread of its own (mapped, every page touched) for the next
+// Allocate of that size, so a growing table does not zero tens of MB on its
+// caller's thread. Core cannot map memory itself (std
 // only, DESIGN.md §1), so a process installs this at the top of main:
 //   iam::SetLargeMemory(iam::eventstore::HugePageMemory());
 #ifndef IAMLEDGER_EVENTSTORE_LARGE_MEMORY_H_
 #define IAMLEDGER_EVENTSTORE_LARGE_MEMORY_H_
 
+#include <cstddef>
+
 #include "core/model.h"
 
 namespace iam::eventstore {
 
-// A process-wide instance, never destroyed. Memory it maps is zeroed.
+// A process-wide instance, never destroyed. Memory it gives is zeroed.
 LargeMemory* HugePageMemory();
+// Bytes HugePageMemory() has readied for Prepare hints and not yet handed
+// out (tests, diagnostics).
+size_t HugePageMemoryReadyBytes();
 
 }  // namespace iam::eventstore
 

@@ -57,7 +57,14 @@ Status StoreImpl::Recover() {
     head_ = last.hash;
     last_recorded_at_ = last.recorded_at;
   }
-  IAM_RETURN_IF_ERROR(backend_->LoadStreamHeads(&stream_versions_));
+  {
+    std::unordered_map<std::string, uint64_t> heads;
+    IAM_RETURN_IF_ERROR(backend_->LoadStreamHeads(&heads));
+    stream_versions_.reserve(heads.size());
+    for (const auto& [stream, version] : heads) {
+      stream_versions_[stream] = version;
+    }
+  }
 
   // The newest authentic checkpoint, from meta or from the file beside the
   // data directory (which survives a rollback of the directory itself).

@@ -28,17 +28,6 @@ uint64_t Mix(uint64_t x) {
 
 // ---- DigestIndex -----------------------------------------------------------
 
-DigestIndex::SlotArray::SlotArray(size_t n) : memory_(CurrentLargeMemory()) {
-  static_assert(std::is_trivially_copyable_v<Slot>);
-  slots_ = static_cast<Slot*>(memory_->Allocate(n * sizeof(Slot)));
-  size_ = n;
-  std::memset(static_cast<void*>(slots_), 0, n * sizeof(Slot));
-}
-
-DigestIndex::SlotArray::~SlotArray() {
-  if (slots_ != nullptr) memory_->Free(slots_, size_ * sizeof(Slot));
-}
-
 DigestIndex::Key DigestIndex::KeyOf(std::string_view digest) {
   Key k;
   k.exact = digest.size() == kKeySize;
@@ -105,6 +94,7 @@ void DigestIndex::StartGrowing() {
   draining_ = std::move(slots_);
   drained_ = 0;
   slots_ = SlotArray(capacity);
+  next_prepared_ = false;
   if (draining_used_ == 0) draining_ = SlotArray();
 }
 
@@ -162,6 +152,10 @@ void DigestIndex::Insert(const Token* token) {
     Place(s);
     ++used_;
     MoveSome();
+    if (!next_prepared_ && 2 * (used_ - draining_used_) > slots_.size()) {
+      SlotArray::Prepare(2 * slots_.size());  // the table of the next growth
+      next_prepared_ = true;
+    }
     return;
   }
   // A shared digest: the tokens by id, the first one in the slot.
@@ -207,6 +201,7 @@ void DigestIndex::Clear() {
   drained_ = 0;
   draining_used_ = 0;
   used_ = 0;
+  next_prepared_ = false;
   shared_.clear();
 }
 

@@ -181,34 +181,10 @@ class DigestIndex {
 
   // Zeroed slots from the current LargeMemory (core/model.h; huge pages in
   // the server): at a million tokens a lookup misses the cache once, and the
-  // TLB not at all.
-  class SlotArray {
-   public:
-    SlotArray() = default;
-    explicit SlotArray(size_t n);
-    SlotArray(SlotArray&& other) noexcept { Swap(other); }
-    SlotArray& operator=(SlotArray&& other) noexcept {
-      SlotArray(std::move(other)).Swap(*this);
-      return *this;
-    }
-    ~SlotArray();
-    size_t size() const { return size_; }
-    bool empty() const { return size_ == 0; }
-    Slot& operator[](size_t i) { return slots_[i]; }
-    const Slot& operator[](size_t i) const { return slots_[i]; }
-    const Slot* begin() const { return slots_; }
-    const Slot* end() const { return slots_ + size_; }
-
-   private:
-    void Swap(SlotArray& other) {
-      std::swap(slots_, other.slots_);
-      std::swap(size_, other.size_);
-      std::swap(memory_, other.memory_);
-    }
-    Slot* slots_ = nullptr;
-    size_t size_ = 0;
-    LargeMemory* memory_ = nullptr;  // slots_'s, when not null
-  };
+  // TLB not at all. A new table touches none of its memory up front.
+  using SlotArray = ZeroedArray<Slot>;
+  // Prepare was called for the table the next growth makes.
+  bool next_prepared_ = false;
 
   static constexpr size_t npos = ~size_t{0};
   static constexpr uintptr_t kMoved = kExactKey | kShared;  // no token

@@ -1,13 +1,18 @@
 // StringMap (core/model.h) against std::unordered_map: random inserts,
 // erases (by key and by iterator), lookups, iteration, copies, equality and
 // reserve, across many incremental growths, so that every operation also
-// runs while a growth is draining.
+// runs while a growth is draining; the same with values that own memory
+// (the table constructs and destroys its entries itself: ASan checks it);
+// and the Prepare hint a half-full table gives its LargeMemory.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/model.h"
 
@@ -114,6 +119,108 @@ TEST_CASE("string map: copies, equality, reserve and clear mid-growth") {
   m["again"] = 1;
   CHECK(m.size() == 1);
   CHECK(m.at("again") == 1);
+}
+
+TEST_CASE(
+    "string map: values that own memory live exactly as long as their entry") {
+  // Long strings and vectors (no small-string buffer): a slot copied,
+  // moved, erased, left as a tombstone or destroyed with the map must
+  // neither leak nor be used after free (the ASan suite runs this).
+  using Values = std::vector<std::string>;
+  std::mt19937_64 rng(20261203);
+  StringMap<Values> m;
+  std::unordered_map<std::string, Values> model;
+  auto key = [](uint64_t i) {
+    return "a stream name well past the small-string buffer/" +
+           std::to_string(i);
+  };
+  auto value = [&] {
+    return Values(1 + rng() % 3, std::string(40, 'a' + rng() % 26));
+  };
+  uint64_t next = 0;
+  std::vector<StringMap<Values>> copies;
+  for (int step = 0; step < 40000; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 6) {
+      const std::string k = key(next++);
+      Values v = value();
+      m[k] = v;
+      model[k] = std::move(v);
+    } else if (op < 8 && !model.empty()) {
+      const std::string k = key(rng() % next);
+      CHECK(m.erase(k) == model.erase(k));
+    } else if (op == 8) {
+      const std::string k = key(rng() % (next + 1));
+      auto it = m.find(k);
+      REQUIRE((it != m.end()) == (model.count(k) == 1));
+      if (it != m.end()) CHECK(it->second == model.at(k));
+    } else if (step % 97 == 0) {
+      copies.push_back(m);  // copies mid-growth, too
+      if (copies.size() > 3) {
+        StringMap<Values> moved = std::move(copies.front());
+        copies.erase(copies.begin());
+        CHECK(moved.size() > 0);
+        moved = copies.back();  // copy-assign over a live map
+        CHECK(moved == copies.back());
+      }
+    }
+  }
+  REQUIRE(m.size() == model.size());
+  for (const auto& [k, v] : model) CHECK(m.at(k) == v);
+  StringMap<Values> other = m;
+  m.clear();
+  CHECK(m.empty());
+  CHECK(other.size() == model.size());
+  m = std::move(other);
+  CHECK(m.size() == model.size());
+}
+
+// Records Prepare hints and the sizes allocated, then allocates as std does.
+class RecordingMemory final : public LargeMemory {
+ public:
+  void* Allocate(size_t bytes) override {
+    allocated.push_back(bytes);
+    return StdLargeMemory()->Allocate(bytes);
+  }
+  void Free(void* p, size_t bytes) override {
+    StdLargeMemory()->Free(p, bytes);
+  }
+  void Prepare(size_t bytes) override { prepared.push_back(bytes); }
+  std::vector<size_t> allocated, prepared;
+};
+
+TEST_CASE(
+    "large memory: zeroed, aligned; a half-full table names its next size") {
+  for (size_t bytes : {size_t{1}, size_t{64}, size_t{1000}, size_t{1} << 20,
+                       size_t{40} << 20}) {
+    auto* p = static_cast<unsigned char*>(StdLargeMemory()->Allocate(bytes));
+    CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    bool zero = true;
+    for (size_t i = 0; i < bytes; i += 997) zero = zero && p[i] == 0;
+    CHECK(zero);
+    CHECK(p[bytes - 1] == 0);
+    std::memset(p, 0xff, bytes);  // dirty it: the next block must be zero
+    StdLargeMemory()->Free(p, bytes);
+  }
+
+  RecordingMemory memory;
+  SetLargeMemory(&memory);
+  {
+    StringMap<uint64_t> m;
+    for (uint64_t i = 0; i < 3000; ++i) m["k" + std::to_string(i)] = i;
+    // Every growth allocated a table that a Prepare named before it (the
+    // first table, of 16 slots, excepted), and each size was named once.
+    REQUIRE(memory.allocated.size() >= 8);
+    for (size_t i = 1; i < memory.allocated.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::count(memory.prepared.begin(), memory.prepared.end(),
+                       memory.allocated[i]) == 1);
+    }
+    // Named at half full, well before the growth: the newest hint is the
+    // table after the current one, which is not allocated yet.
+    CHECK(memory.prepared.back() == 2 * memory.allocated.back());
+  }
+  SetLargeMemory(nullptr);
 }
 
 }  // namespace
