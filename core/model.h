@@ -94,7 +94,7 @@ class LargeMemory {
   virtual void* Allocate(size_t bytes) = 0;
   // Frees what Allocate(bytes) of this object returned (p may be null).
   virtual void Free(void* p, size_t bytes) = 0;
-  // A hint: Allocate(bytes) will be called soon (a table half full names
+  // A hint: Allocate(bytes) will be called soon (a table 5/8 full names
   // the size it grows to at 3/4). An implementation may ready such a block
   // on a thread of its own (map it, touch its pages), so that the growth
   // does not pay for zeroing tens of MB on the caller's thread. The default
@@ -320,8 +320,10 @@ class StringMap {
     s.hash = hash;
     ++size_;
     MoveSome();
-    if (!next_prepared_ && 2 * SizeInSlots() > slots_.size()) {
-      SlotArray::Prepare(2 * slots_.size());  // the table of the next growth
+    // At 5/8 full, name the table the growth at 3/4 makes: it may then be
+    // readied before it is needed (kPrepareAt).
+    if (!next_prepared_ && 8 * SizeInSlots() > kPrepareAt * slots_.size()) {
+      SlotArray::Prepare(2 * slots_.size());
       next_prepared_ = true;
     }
     return s.kv().second;
@@ -421,6 +423,10 @@ class StringMap {
   // table's size) is empty after draining.size() / kMovesPerInsert
   // insertions, when the new table is at most 7/16 full.
   static constexpr size_t kMovesPerInsert = 8;
+  // Eighths full at which the next table is named to LargeMemory::Prepare:
+  // 1/8 of the table's size in insertions before the growth, so a readied
+  // block is held no longer than that.
+  static constexpr size_t kPrepareAt = 5;
   static bool Used(uint64_t hash) { return hash != 0 && hash != kMoved; }
 
   static uint64_t Hash(std::string_view key) {

@@ -19,8 +19,7 @@ namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr size_t kPage = 4096;
 constexpr std::align_val_t kLineAlign{64};  // LargeMemory's contract
-// The most kept readied (or being readied) at once; a hint past it is
-// dropped.
+// The most readied (or being readied) at once; a hint past it is dropped.
 constexpr size_t kMaxPrepared = size_t{512} << 20;
 
 size_t RoundUp(size_t bytes) {
@@ -63,20 +62,26 @@ class HugePages final : public LargeMemory {
     const size_t want = RoundUp(bytes);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = ready_.find(want);
-      if (it != ready_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        prepared_bytes_ -= want;
-        ready_bytes_ -= want;
-        return p;
-      }
-      // Asked for before it was readied: the hint is moot.
-      for (auto q = queue_.begin(); q != queue_.end(); ++q) {
-        if (*q == want) {
-          queue_.erase(q);
+      auto hint = wanted_.find(want);
+      if (hint != wanted_.end()) {
+        // This allocation answers a hint of its size: a readied block if
+        // there is one; else the hint is moot (one still queued is
+        // dropped, one being readied is unmapped when done).
+        if (--hint->second == 0) wanted_.erase(hint);
+        auto it = ready_.find(want);
+        if (it != ready_.end() && !it->second.empty()) {
+          void* p = it->second.back();
+          it->second.pop_back();
           prepared_bytes_ -= want;
-          break;
+          ready_bytes_ -= want;
+          return p;
+        }
+        for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+          if (*q == want) {
+            queue_.erase(q);
+            prepared_bytes_ -= want;
+            break;
+          }
         }
       }
     }
@@ -100,6 +105,7 @@ class HugePages final : public LargeMemory {
     std::lock_guard<std::mutex> lock(mu_);
     if (prepared_bytes_ + want > kMaxPrepared) return;
     prepared_bytes_ += want;
+    ++wanted_[want];
     queue_.push_back(want);
     if (!started_) {
       started_ = true;
@@ -123,13 +129,18 @@ class HugePages final : public LargeMemory {
         auto* bytes = static_cast<volatile char*>(p);
         for (size_t off = 0; off < want; off += kPage) bytes[off] = 0;
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      if (p == nullptr) {
-        prepared_bytes_ -= want;
-      } else {
-        ready_[want].push_back(p);
+      std::unique_lock<std::mutex> lock(mu_);
+      auto hint = wanted_.find(want);
+      std::vector<void*>& ready = ready_[want];
+      if (p != nullptr && hint != wanted_.end() &&
+          ready.size() < hint->second) {
+        ready.push_back(p);
         ready_bytes_ += want;
+        continue;
       }
+      prepared_bytes_ -= want;  // failed, or no longer wanted
+      lock.unlock();
+      if (p != nullptr) ::munmap(p, want);
     }
   }
 
@@ -138,6 +149,10 @@ class HugePages final : public LargeMemory {
   bool started_ = false;
   std::deque<size_t> queue_;                    // sizes still to ready
   std::map<size_t, std::vector<void*>> ready_;  // size -> readied blocks
+  // Size -> hints not yet answered by an Allocate. A block readied when
+  // there are no more hints of its size than ready blocks is unmapped: a
+  // block nobody will take is not kept.
+  std::map<size_t, size_t> wanted_;
   size_t prepared_bytes_ = 0;  // queued + being readied + ready
   size_t ready_bytes_ = 0;
 

@@ -3,7 +3,7 @@
 // reserve, across many incremental growths, so that every operation also
 // runs while a growth is draining; the same with values that own memory
 // (the table constructs and destroys its entries itself: ASan checks it);
-// and the Prepare hint a half-full table gives its LargeMemory.
+// and the Prepare hint a table 5/8 full gives its LargeMemory.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -216,8 +216,8 @@ TEST_CASE(
       CHECK(std::count(memory.prepared.begin(), memory.prepared.end(),
                        memory.allocated[i]) == 1);
     }
-    // Named at half full, well before the growth: the newest hint is the
-    // table after the current one, which is not allocated yet.
+    // Named at 5/8 full, before the growth at 3/4: at 3,000 of 4,096 slots
+    // the newest hint is the table after the current one, not allocated.
     CHECK(memory.prepared.back() == 2 * memory.allocated.back());
   }
   SetLargeMemory(nullptr);

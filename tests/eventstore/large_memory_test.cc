@@ -78,6 +78,30 @@ TEST_CASE("huge page memory: zero, aligned, and readied ahead when asked") {
   // 64 MiB is 32 huge pages or 16,384 small ones when the caller faults it.
   CHECK(cold_faults >= 32);
   CHECK(warm_faults < 8);
+
+  // A hint answered before its block is ready (a fast fold outgrows the
+  // preparer): the block is not kept. The worker readies in order, so once
+  // a block hinted after it is ready, the first one has been dealt with.
+  // Both ways: taken while still queued, and (most likely: 256 MiB takes
+  // the worker far longer than 2 ms) while being readied.
+  const size_t before = HugePageMemoryReadyBytes();
+  memory->Prepare(kBytes);
+  memory->Free(memory->Allocate(kBytes), kBytes);  // at once: still queued
+  constexpr size_t kBig = 4 * kBytes;
+  memory->Prepare(kBig);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  void* taken = memory->Allocate(kBig);
+  constexpr size_t kLater = kBytes + (size_t{2} << 20);
+  memory->Prepare(kLater);
+  while (HugePageMemoryReadyBytes() < before + kLater &&
+         std::chrono::steady_clock::now() <
+             deadline + std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(HugePageMemoryReadyBytes() == before + kLater);
+  memory->Free(taken, kBig);
+  memory->Free(memory->Allocate(kLater), kLater);
+  CHECK(HugePageMemoryReadyBytes() == before);
 }
 
 }  // namespace
