@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace iam::eventstore {
@@ -70,7 +73,7 @@ class HugePages final : public LargeMemory {
         if (--hint->second == 0) wanted_.erase(hint);
         auto it = ready_.find(want);
         if (it != ready_.end() && !it->second.empty()) {
-          void* p = it->second.back();
+          void* p = it->second.back().block;
           it->second.pop_back();
           prepared_bytes_ -= want;
           ready_bytes_ -= want;
@@ -120,7 +123,13 @@ class HugePages final : public LargeMemory {
       size_t want;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty(); });
+        while (queue_.empty()) {
+          const auto tick = std::min<std::chrono::steady_clock::duration>(
+              hold_, std::chrono::seconds(1));
+          if (!cv_.wait_for(lock, tick, [&] { return !queue_.empty(); })) {
+            DropExpired(lock);
+          }
+        }
         want = queue_.front();
         queue_.pop_front();
       }
@@ -131,10 +140,10 @@ class HugePages final : public LargeMemory {
       }
       std::unique_lock<std::mutex> lock(mu_);
       auto hint = wanted_.find(want);
-      std::vector<void*>& ready = ready_[want];
+      std::vector<Ready>& ready = ready_[want];
       if (p != nullptr && hint != wanted_.end() &&
           ready.size() < hint->second) {
-        ready.push_back(p);
+        ready.push_back({p, std::chrono::steady_clock::now()});
         ready_bytes_ += want;
         continue;
       }
@@ -144,11 +153,44 @@ class HugePages final : public LargeMemory {
     }
   }
 
+  // Unmaps the ready blocks older than hold_ and drops their hints; `lock`
+  // holds mu_ and is held again on return.
+  void DropExpired(std::unique_lock<std::mutex>& lock) {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::pair<void*, size_t>> drop;
+    for (auto& [size, blocks] : ready_) {
+      for (size_t i = 0; i < blocks.size();) {
+        if (now - blocks[i].at < hold_) {
+          ++i;
+          continue;
+        }
+        drop.emplace_back(blocks[i].block, size);
+        blocks.erase(blocks.begin() + static_cast<std::ptrdiff_t>(i));
+        auto hint = wanted_.find(size);
+        if (hint != wanted_.end() && --hint->second == 0) wanted_.erase(hint);
+        prepared_bytes_ -= size;
+        ready_bytes_ -= size;
+      }
+    }
+    if (drop.empty()) return;
+    lock.unlock();
+    for (auto [block, size] : drop) ::munmap(block, size);
+    lock.lock();
+  }
+
   std::mutex mu_;
   std::condition_variable cv_;
   bool started_ = false;
-  std::deque<size_t> queue_;                    // sizes still to ready
-  std::map<size_t, std::vector<void*>> ready_;  // size -> readied blocks
+  std::deque<size_t> queue_;  // sizes still to ready
+  struct Ready {
+    void* block;
+    std::chrono::steady_clock::time_point at;  // when it was readied
+  };
+  std::map<size_t, std::vector<Ready>> ready_;  // size -> readied blocks
+  // A readied block nobody took within this long is unmapped and its hint
+  // dropped: a hint from a table that stops growing before its 3/4 (a
+  // private fold for a snapshot, an audit timeline) does not pin memory.
+  std::chrono::steady_clock::duration hold_ = std::chrono::seconds(60);
   // Size -> hints not yet answered by an Allocate. A block readied when
   // there are no more hints of its size than ready blocks is unmapped: a
   // block nobody will take is not kept.
@@ -160,6 +202,10 @@ class HugePages final : public LargeMemory {
   size_t ReadyBytes() {
     std::lock_guard<std::mutex> lock(mu_);
     return ready_bytes_;
+  }
+  void SetHold(std::chrono::steady_clock::duration hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = hold;
   }
 };
 
@@ -173,5 +219,9 @@ HugePages* Instance() {
 LargeMemory* HugePageMemory() { return Instance(); }
 
 size_t HugePageMemoryReadyBytes() { return Instance()->ReadyBytes(); }
+
+void SetHugePageHoldForTesting(std::chrono::milliseconds hold) {
+  Instance()->SetHold(hold);
+}
 
 }  // namespace iam::eventstore
