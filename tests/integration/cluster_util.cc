@@ -1,5 +1,6 @@
 #include "tests/integration/cluster_util.h"
 
+#include <chrono>
 #include <sstream>
 #include <thread>
 
@@ -33,8 +34,17 @@ std::vector<Json> Feed(const Api& api) {
 
 std::string VerifyDigest(const std::string& dir, const std::string& key_file,
                          std::string* out) {
-  CommandResult r = RunIamledger(
-      {"replay", "verify", "--data-dir", dir, "--key-file", key_file});
+  // The node may be running: `replay verify` reads its RocksDB read-only,
+  // and a compaction that deletes a file it is reading fails that run
+  // (seen once in the ASan suite). A damaged log fails every attempt.
+  CommandResult r;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    r = RunIamledger(
+        {"replay", "verify", "--data-dir", dir, "--key-file", key_file});
+    if (r.exit_code == 0) break;
+  }
   if (out != nullptr) *out = r.out + r.err;
   if (r.exit_code != 0) return "";
   std::istringstream in(r.out);
