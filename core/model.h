@@ -135,9 +135,15 @@ class ZeroedArray {
   ~ZeroedArray() {
     if (data_ != nullptr) memory_->Free(data_, size_ * sizeof(T));
   }
-  // Tells the current LargeMemory that an array of n slots is wanted soon.
-  static void Prepare(size_t n) {
-    CurrentLargeMemory()->Prepare(n * sizeof(T));
+  // The rule of both open-addressing tables: once `used` of this array's
+  // slots pass 5/8 (their growth comes at 3/4, 1/8 of the size in
+  // insertions later), names the array of twice the size to the current
+  // LargeMemory's Prepare, once: `*named` remembers, and the table clears
+  // it when it grows.
+  void NameNextWhenDue(size_t used, bool* named) const {
+    if (*named || 8 * used <= 5 * size_) return;
+    CurrentLargeMemory()->Prepare(2 * size_ * sizeof(T));
+    *named = true;
   }
 
   size_t size() const { return size_; }
@@ -320,12 +326,7 @@ class StringMap {
     s.hash = hash;
     ++size_;
     MoveSome();
-    // At 5/8 full, name the table the growth at 3/4 makes: it may then be
-    // readied before it is needed (kPrepareAt).
-    if (!next_prepared_ && 8 * SizeInSlots() > kPrepareAt * slots_.size()) {
-      SlotArray::Prepare(2 * slots_.size());
-      next_prepared_ = true;
-    }
+    slots_.NameNextWhenDue(SizeInSlots(), &next_prepared_);
     return s.kv().second;
   }
 
@@ -423,10 +424,6 @@ class StringMap {
   // table's size) is empty after draining.size() / kMovesPerInsert
   // insertions, when the new table is at most 7/16 full.
   static constexpr size_t kMovesPerInsert = 8;
-  // Eighths full at which the next table is named to LargeMemory::Prepare:
-  // 1/8 of the table's size in insertions before the growth, so a readied
-  // block is held no longer than that.
-  static constexpr size_t kPrepareAt = 5;
   static bool Used(uint64_t hash) { return hash != 0 && hash != kMoved; }
 
   static uint64_t Hash(std::string_view key) {

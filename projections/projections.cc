@@ -152,11 +152,7 @@ void DigestIndex::Insert(const Token* token) {
     Place(s);
     ++used_;
     MoveSome();
-    // At 5/8 full, name the table of the growth at 3/4 (as StringMap).
-    if (!next_prepared_ && 8 * (used_ - draining_used_) > 5 * slots_.size()) {
-      SlotArray::Prepare(2 * slots_.size());
-      next_prepared_ = true;
-    }
+    slots_.NameNextWhenDue(used_ - draining_used_, &next_prepared_);
     return;
   }
   // A shared digest: the tokens by id, the first one in the slot.

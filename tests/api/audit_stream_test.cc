@@ -35,8 +35,7 @@ TEST_CASE("audit over the service: long answers streamed, byte for byte") {
   Audit whole(fx.ledger->store(), {});
   // A pair, not a structured binding: clang 14 refuses those inside
   // doctest's CAPTURE.
-  for (const auto& query :
-       std::vector<std::pair<std::string, QueryParams>>{
+  for (const auto& query : std::vector<std::pair<std::string, QueryParams>>{
            {"/apis/iam/v2/audit/diff?from_seq=0&to_seq=" + head,
             {{"from_seq", "0"}, {"to_seq", head}}},
            {"/apis/iam/v2/audit/who?action=iam:tokens:get&resource=iam:"

@@ -100,7 +100,7 @@ struct Flags {
   uint64_t snapshot_every = 10000;
   size_t max_snapshots = 128;
   int checks = 200;
-  int whos = 100;  // p99 of 100 is the second largest, not the maximum
+  int whos = 100;      // p99 of 100 is the second largest, not the maximum
   int diffs = 3;       // whole-log diffs (the best one counts)
   bool whole = false;  // answers collected into a string, not streamed
   int rebuilds = 3;    // baseline folds from seq 0 (the median counts)

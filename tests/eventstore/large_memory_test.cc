@@ -34,6 +34,16 @@ long TouchAll(unsigned char* p, size_t bytes, bool* all_zero) {
   return MinorFaults() - before;
 }
 
+// Polls `done` every `poll` until it holds or 60 s have passed.
+template <typename Done>
+void WaitUntil(Done done, std::chrono::milliseconds poll) {
+  const auto limit =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done() && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::sleep_for(poll);
+  }
+}
+
 TEST_CASE("huge page memory: zero, aligned, and readied ahead when asked") {
   LargeMemory* memory = HugePageMemory();
   constexpr size_t kBytes = size_t{64} << 20;
@@ -61,12 +71,8 @@ TEST_CASE("huge page memory: zero, aligned, and readied ahead when asked") {
   // (nearly) nothing on this thread.
   const size_t ready_before = HugePageMemoryReadyBytes();
   memory->Prepare(kBytes);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (HugePageMemoryReadyBytes() < ready_before + kBytes &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitUntil([&] { return HugePageMemoryReadyBytes() >= ready_before + kBytes; },
+            std::chrono::milliseconds(5));
   REQUIRE(HugePageMemoryReadyBytes() >= ready_before + kBytes);
   auto* warm = static_cast<unsigned char*>(memory->Allocate(kBytes));
   CHECK(HugePageMemoryReadyBytes() == ready_before);  // it took that block
@@ -93,11 +99,8 @@ TEST_CASE("huge page memory: zero, aligned, and readied ahead when asked") {
   void* taken = memory->Allocate(kBig);
   constexpr size_t kLater = kBytes + (size_t{2} << 20);
   memory->Prepare(kLater);
-  while (HugePageMemoryReadyBytes() < before + kLater &&
-         std::chrono::steady_clock::now() <
-             deadline + std::chrono::seconds(60)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitUntil([&] { return HugePageMemoryReadyBytes() >= before + kLater; },
+            std::chrono::milliseconds(5));
   CHECK(HugePageMemoryReadyBytes() == before + kLater);
   memory->Free(taken, kBig);
   memory->Free(memory->Allocate(kLater), kLater);
@@ -107,17 +110,11 @@ TEST_CASE("huge page memory: zero, aligned, and readied ahead when asked") {
   // its block is unmapped once held longer than the hold, here 2 s.
   SetHugePageHoldForTesting(std::chrono::seconds(2));
   memory->Prepare(kBytes);
-  const auto until =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (HugePageMemoryReadyBytes() < before + kBytes &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  WaitUntil([&] { return HugePageMemoryReadyBytes() >= before + kBytes; },
+            std::chrono::milliseconds(1));
   REQUIRE(HugePageMemoryReadyBytes() == before + kBytes);  // readied...
-  while (HugePageMemoryReadyBytes() != before &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  WaitUntil([&] { return HugePageMemoryReadyBytes() == before; },
+            std::chrono::milliseconds(20));
   CHECK(HugePageMemoryReadyBytes() == before);  // ...then dropped
   SetHugePageHoldForTesting(std::chrono::seconds(60));
 }
