@@ -17,18 +17,19 @@
 // projects, toggled, deleted and replaced.
 //
 // Measured: the timeline build (the first query folds the log once),
-// `check` at C random past points (p50, p99), `who` at W random points,
-// `diff` over the whole log, and the baseline: check at random points by
-// folding from seq 0 (no snapshots). Memory: resident size before and
-// after the timeline, snapshots kept. Prints `BENCH <name> <value> <unit>`
-// and `RATIO check_p99_vs_rebuild`. who and diff stream their answers as
-// the server does (api/audit.h's AnswerSink; each piece copied once, as
-// into a socket); --whole collects them into one string instead. --pretty
-// asks for indented answers; --digest prints `DIGEST <query> <sha256>` of
-// the answers (check's outside the timed section, who's and diff's inside
-// when streamed), so two builds, or --whole and streamed, can be shown to
-// answer byte for byte the same on the same log. Goals (issue 11): check p99 <=
-// 100 ms, who p99 <= 500 ms, diff over the whole log <= 2 s.
+// `check` at C random past points (p50, p99), `who` at W random points
+// and, to show where a who's time goes, the state alone at as many
+// (`audit_state_at_*`), `diff` over the whole log, and the baseline: check at
+// random points by folding from seq 0 (no snapshots). Memory: resident size
+// before and after the timeline, snapshots kept. Prints `BENCH <name> <value>
+// <unit>` and `RATIO check_p99_vs_rebuild`. who and diff stream their answers
+// as the server does (api/audit.h's AnswerSink; each piece copied once, as into
+// a socket); --whole collects them into one string instead. --pretty asks for
+// indented answers; --digest prints `DIGEST <query> <sha256>` of the answers
+// (check's outside the timed section, who's and diff's inside when streamed),
+// so two builds, or --whole and streamed, can be shown to answer byte for byte
+// the same on the same log. Goals (issue 11): check p99 <= 100 ms, who p99 <=
+// 500 ms, diff over the whole log <= 2 s.
 #include <unistd.h>
 
 #include <algorithm>
@@ -436,6 +437,19 @@ int main(int argc, char** argv) {
   }
   std::printf("BENCH audit_who_p50 %.1f ms\n", Percentile(whos, 0.5));
   std::printf("BENCH audit_who_p99 %.1f ms\n", Percentile(whos, 0.99));
+  // Where a who's time goes: the state at its point alone (a snapshot's
+  // copy plus at most the interval's events folded), at as many random
+  // points.
+  std::vector<double> states;
+  for (int i = 0; i < f.whos; ++i) {
+    const uint64_t seq = 1 + rng() % head;
+    start = SteadyClock::now();
+    auto state = audit.timeline().StateAt(seq);
+    if (!state.ok()) Die(state.status().ToString());
+    states.push_back(Seconds(start) * 1000);
+  }
+  std::printf("BENCH audit_state_at_p50 %.1f ms\n", Percentile(states, 0.5));
+  std::printf("BENCH audit_state_at_p99 %.1f ms\n", Percentile(states, 0.99));
 
   double diff_s = 1e9;
   size_t diff_bytes = 0;
