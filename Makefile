@@ -103,8 +103,8 @@ cluster: binary
 # (figure, baseline, ratio, goal, met or not). A failing benchmark fails the
 # target after the others ran.
 BENCH_OUT := $(BUILD)/bench
-BENCHES   := append_bench authz_bench replay_bench http_bench peer_bench \
-             cluster_bench open_loop_bench
+BENCHES   := append_bench authz_bench replay_bench members_bench http_bench \
+             peer_bench cluster_bench open_loop_bench
 bench: build
 	@scripts/install-deps.sh --bench
 	@rm -rf $(BENCH_OUT); mkdir -p $(BENCH_OUT); fail=0; \

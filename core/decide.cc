@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 
@@ -310,10 +311,13 @@ StringList Without(const StringList& list, std::string_view item) {
 }
 
 // Members of `a` not in `b`, in `a`'s order.
+// a's items that b lacks, in a's order. Hashes b: replacing the members of
+// a policy of 100,000 must not compare every pair.
 StringList Minus(const StringList& a, const StringList& b) {
+  std::unordered_set<std::string_view> in_b(b.begin(), b.end());
   StringList out;
   for (const auto& s : a) {
-    if (!Contains(b, s)) out.push_back(s);
+    if (!in_b.contains(s)) out.push_back(s);
   }
   return out;
 }
@@ -611,7 +615,10 @@ StatusOr<Decision> DecideAddPolicyMembers(const AddPolicyMembers& cmd,
   IAM_ASSIGN_OR_RETURN(const Policy* policy,
                        LookUpMembersPolicy(state, caller, cmd.id));
   std::vector<Event> events;
-  StringList added = Minus(cmd.members, policy->members);
+  StringList added;
+  for (const auto& m : cmd.members) {
+    if (!IsPolicyMember(state, *policy, m)) added.push_back(m);
+  }
   if (!added.empty()) {
     events.push_back(PolicyMembersAdded{policy->id, std::move(added)});
   }
@@ -633,7 +640,7 @@ StatusOr<Decision> DecideRemovePolicyMembers(const RemovePolicyMembers& cmd,
   std::vector<Event> events;
   StringList removed;
   for (const auto& m : cmd.members) {
-    if (Contains(policy->members, m)) removed.push_back(m);
+    if (IsPolicyMember(state, *policy, m)) removed.push_back(m);
   }
   if (!removed.empty()) {
     events.push_back(PolicyMembersRemoved{policy->id, std::move(removed)});

@@ -63,6 +63,27 @@ void UnindexMember(IamState& state, const std::string& member,
   }
 }
 
+}  // namespace
+
+bool IsPolicyMember(const IamState& state, const Policy& policy,
+                    std::string_view member) {
+  if (state.partial_member_index) {
+    return std::find(policy.members.begin(), policy.members.end(), member) !=
+           policy.members.end();
+  }
+  const PolicyRefs* refs = nullptr;
+  if (IsWildcardMember(member)) {  // few: a std::map by std::string
+    auto it = state.policies_by_wildcard_member.find(std::string(member));
+    if (it != state.policies_by_wildcard_member.end()) refs = &it->second;
+  } else {
+    auto it = state.policies_by_member.find(member);
+    if (it != state.policies_by_member.end()) refs = &it->second;
+  }
+  return refs != nullptr && refs->contains(policy.id);
+}
+
+namespace {
+
 // The compiled form the member indexes hold for `policy`, or a new one when
 // none does (a policy without members).
 std::shared_ptr<const CompiledPolicy> CompiledOf(IamState& state,
@@ -171,8 +192,7 @@ class Applier {
     p.version = rec_.stream_version;
     const auto compiled = CompilePolicy(p, s_);
     for (const auto& m : e.members) {
-      if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
-        continue;
+      if (IsPolicyMember(s_, p, m)) continue;  // named twice
       p.members.push_back(m);
       IndexMember(s_, m, e.id, compiled);
     }
@@ -199,8 +219,7 @@ class Applier {
     Policy& p = it->second;
     std::shared_ptr<const CompiledPolicy> compiled;
     for (const auto& m : e.members) {
-      if (std::find(p.members.begin(), p.members.end(), m) != p.members.end())
-        continue;
+      if (IsPolicyMember(s_, p, m)) continue;
       if (compiled == nullptr) compiled = CompiledOf(s_, p);
       p.members.push_back(m);
       IndexMember(s_, m, e.id, compiled);
@@ -213,7 +232,11 @@ class Applier {
     if (it == s_.policies.end()) return Unknown("policy", e.id);
     Policy& p = it->second;
     for (const auto& m : e.members) {
-      if (std::erase(p.members, m) > 0) UnindexMember(s_, m, e.id);
+      if (!IsPolicyMember(s_, p, m)) continue;
+      // A member is listed once (added only when absent).
+      auto listed = std::find(p.members.begin(), p.members.end(), m);
+      if (listed != p.members.end()) p.members.erase(listed);
+      UnindexMember(s_, m, e.id);
     }
     p.version = rec_.stream_version;
     return OkStatus();

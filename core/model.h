@@ -727,9 +727,22 @@ struct IamState {
   uint64_t last_seq = 0;
   Micros last_recorded_at = 0;
   std::string ledger_id;
+  // False (the default) when the member indexes name every member of every
+  // policy, as in every state the log is folded into; true in a state that
+  // holds only part of them (an audit state restricted to one subject:
+  // projections/point_in_time.h), where IsPolicyMember scans instead.
+  bool partial_member_index = false;
 
   friend bool operator==(const IamState&, const IamState&) = default;
 };
+
+// Whether `member` is in `policy`'s member list. O(1) through the member
+// indexes (the entry of `member` names the policy by id), not a scan of
+// the list: a policy may have 100,000s of members. `policy` need not be in
+// `state.policies` yet (a PolicyCreated being folded): only its id and, in
+// a state with partial_member_index, its member list are read.
+bool IsPolicyMember(const IamState& state, const Policy& policy,
+                    std::string_view member);
 
 // Folds one recorded event into `state`. Events come from the log, which only
 // holds decided (valid) events; an event that cannot apply (e.g. renaming a

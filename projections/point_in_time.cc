@@ -204,6 +204,7 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::SubjectStateAt(
     own_stream = "token/" + subject.substr(6);
   }
   auto state = std::make_shared<IamState>();
+  state->partial_member_index = true;  // only the subject's and wildcards'
   if (base != nullptr) {
     const IamState& b = *base;
     // The policies authorizing `subject` reads: those with a member

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -185,6 +187,71 @@ TEST_CASE("evolve: policy lifecycle maintains the member indexes") {
 
   log.Must(PolicyDeleted{"q"});
   CHECK(s.policies_by_member.empty());
+}
+
+// Membership is answered by the member indexes (IsPolicyMember), not a scan
+// of the list: random member changes, including repeats, wildcards,
+// absent members and a policy deleted and made again, must leave every
+// list exactly as a list with scan semantics would be, in a full state and
+// in one flagged partial_member_index (which scans).
+TEST_CASE("evolve: member changes by index equal a scanned list") {
+  for (bool partial : {false, true}) {
+    CAPTURE(partial);
+    TestLog log;
+    log.state.partial_member_index = partial;
+    std::mt19937 rng(partial ? 11 : 7);
+    const StringList pool = {"token:a", "token:b",      "token:c", "token:*",
+                             "*",       "team:local:*", "user:x",  "token:d"};
+    auto pick = [&](size_t max) {
+      StringList out;
+      for (size_t n = rng() % (max + 1); n > 0; --n) {
+        out.push_back(pool[rng() % pool.size()]);
+      }
+      return out;
+    };
+    std::map<std::string, StringList> model;  // policy -> members, scanned
+    auto listed = [](const StringList& l, const std::string& m) {
+      return std::find(l.begin(), l.end(), m) != l.end();
+    };
+    for (int step = 0; step < 2000; ++step) {
+      const std::string id = "p" + std::to_string(rng() % 3);
+      const bool exists = model.contains(id);
+      const int op = rng() % 4;
+      if (!exists) {
+        StringList named = pick(5), members;
+        for (const auto& m : named) {
+          if (!listed(members, m)) members.push_back(m);
+        }
+        log.Must(PolicyCreated{id,
+                               id,
+                               PolicyType::kCustom,
+                               named,
+                               {Allow({"iam:tokens:get"}, {"*"})},
+                               {}});
+        model[id] = members;
+      } else if (op == 0) {
+        StringList named = pick(4);
+        for (const auto& m : named) {
+          if (!listed(model[id], m)) model[id].push_back(m);
+        }
+        log.Must(PolicyMembersAdded{id, named});
+      } else if (op == 1 || op == 2) {
+        StringList named = pick(3);
+        for (const auto& m : named) std::erase(model[id], m);
+        log.Must(PolicyMembersRemoved{id, named});
+      } else {
+        log.Must(PolicyDeleted{id});
+        model.erase(id);
+      }
+      for (const auto& [pid, members] : model) {
+        const Policy& p = log.state.policies.at(pid);
+        REQUIRE(p.members == members);
+        for (const auto& m : pool) {
+          REQUIRE(IsPolicyMember(log.state, p, m) == listed(members, m));
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("evolve: role lifecycle") {
