@@ -67,7 +67,10 @@ void UnindexMember(IamState& state, const std::string& member,
 
 bool IsPolicyMember(const IamState& state, const Policy& policy,
                     std::string_view member) {
-  if (state.partial_member_index) {
+  // A short list is scanned: a few compares in one contiguous array beat a
+  // hash lookup's cache miss (the common case: policies of a few members).
+  constexpr size_t kScanUpTo = 16;
+  if (state.partial_member_index || policy.members.size() <= kScanUpTo) {
     return std::find(policy.members.begin(), policy.members.end(), member) !=
            policy.members.end();
   }
@@ -232,10 +235,11 @@ class Applier {
     if (it == s_.policies.end()) return Unknown("policy", e.id);
     Policy& p = it->second;
     for (const auto& m : e.members) {
-      if (!IsPolicyMember(s_, p, m)) continue;
-      // A member is listed once (added only when absent).
+      // A member is listed once (added only when absent). The position
+      // needs the scan anyway; decisions name only members (IsPolicyMember).
       auto listed = std::find(p.members.begin(), p.members.end(), m);
-      if (listed != p.members.end()) p.members.erase(listed);
+      if (listed == p.members.end()) continue;
+      p.members.erase(listed);
       UnindexMember(s_, m, e.id);
     }
     p.version = rec_.stream_version;

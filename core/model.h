@@ -736,9 +736,9 @@ struct IamState {
   friend bool operator==(const IamState&, const IamState&) = default;
 };
 
-// Whether `member` is in `policy`'s member list. O(1) through the member
-// indexes (the entry of `member` names the policy by id), not a scan of
-// the list: a policy may have 100,000s of members. `policy` need not be in
+// Whether `member` is in `policy`'s member list. For a list of more than 16
+// members O(1) through the member indexes (the entry of `member` names the
+// policy by id), not a scan: a policy may have 100,000s of members. `policy` need not be in
 // `state.policies` yet (a PolicyCreated being folded): only its id and, in
 // a state with partial_member_index, its member list are read.
 bool IsPolicyMember(const IamState& state, const Policy& policy,

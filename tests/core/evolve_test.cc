@@ -200,8 +200,9 @@ TEST_CASE("evolve: member changes by index equal a scanned list") {
     TestLog log;
     log.state.partial_member_index = partial;
     std::mt19937 rng(partial ? 11 : 7);
-    const StringList pool = {"token:a", "token:b",      "token:c", "token:*",
-                             "*",       "team:local:*", "user:x",  "token:d"};
+    // Enough members that lists pass the 16 IsPolicyMember scans.
+    StringList pool = {"token:*", "*", "team:local:*", "user:x"};
+    for (int i = 0; i < 36; ++i) pool.push_back("token:m" + std::to_string(i));
     auto pick = [&](size_t max) {
       StringList out;
       for (size_t n = rng() % (max + 1); n > 0; --n) {
@@ -213,12 +214,13 @@ TEST_CASE("evolve: member changes by index equal a scanned list") {
     auto listed = [](const StringList& l, const std::string& m) {
       return std::find(l.begin(), l.end(), m) != l.end();
     };
+    size_t longest = 0;
     for (int step = 0; step < 2000; ++step) {
       const std::string id = "p" + std::to_string(rng() % 3);
       const bool exists = model.contains(id);
       const int op = rng() % 4;
       if (!exists) {
-        StringList named = pick(5), members;
+        StringList named = pick(30), members;
         for (const auto& m : named) {
           if (!listed(members, m)) members.push_back(m);
         }
@@ -230,13 +232,13 @@ TEST_CASE("evolve: member changes by index equal a scanned list") {
                                {}});
         model[id] = members;
       } else if (op == 0) {
-        StringList named = pick(4);
+        StringList named = pick(12);
         for (const auto& m : named) {
           if (!listed(model[id], m)) model[id].push_back(m);
         }
         log.Must(PolicyMembersAdded{id, named});
       } else if (op == 1 || op == 2) {
-        StringList named = pick(3);
+        StringList named = pick(6);
         for (const auto& m : named) std::erase(model[id], m);
         log.Must(PolicyMembersRemoved{id, named});
       } else {
@@ -245,12 +247,14 @@ TEST_CASE("evolve: member changes by index equal a scanned list") {
       }
       for (const auto& [pid, members] : model) {
         const Policy& p = log.state.policies.at(pid);
+        longest = std::max(longest, members.size());
         REQUIRE(p.members == members);
         for (const auto& m : pool) {
           REQUIRE(IsPolicyMember(log.state, p, m) == listed(members, m));
         }
       }
     }
+    CHECK(longest > 24);  // the index path ran, not only the short scan
   }
 }
 
