@@ -310,9 +310,8 @@ StringList Without(const StringList& list, std::string_view item) {
   return out;
 }
 
-// Members of `a` not in `b`, in `a`'s order.
-// a's items that b lacks, in a's order. Hashes b: replacing the members of
-// a policy of 100,000 must not compare every pair.
+// Members of `a` not in `b`, in `a`'s order. Hashes `b`: replacing the
+// members of a policy of 100,000 must not compare every pair.
 StringList Minus(const StringList& a, const StringList& b) {
   std::unordered_set<std::string_view> in_b(b.begin(), b.end());
   StringList out;

@@ -25,9 +25,10 @@ bool IsWildcardMember(std::string_view member) {
   return member == "*" || member.ends_with(":*");
 }
 
-PolicyRefs* IndexOf(IamState& state, const std::string& member) {
-  if (IsWildcardMember(member)) {
-    auto it = state.policies_by_wildcard_member.find(member);
+// The index entry of `member` (null: no policy names it).
+const PolicyRefs* IndexOf(const IamState& state, std::string_view member) {
+  if (IsWildcardMember(member)) {  // few: a std::map by std::string
+    auto it = state.policies_by_wildcard_member.find(std::string(member));
     return it == state.policies_by_wildcard_member.end() ? nullptr
                                                          : &it->second;
   }
@@ -74,14 +75,7 @@ bool IsPolicyMember(const IamState& state, const Policy& policy,
     return std::find(policy.members.begin(), policy.members.end(), member) !=
            policy.members.end();
   }
-  const PolicyRefs* refs = nullptr;
-  if (IsWildcardMember(member)) {  // few: a std::map by std::string
-    auto it = state.policies_by_wildcard_member.find(std::string(member));
-    if (it != state.policies_by_wildcard_member.end()) refs = &it->second;
-  } else {
-    auto it = state.policies_by_member.find(member);
-    if (it != state.policies_by_member.end()) refs = &it->second;
-  }
+  const PolicyRefs* refs = IndexOf(state, member);
   return refs != nullptr && refs->contains(policy.id);
 }
 

@@ -738,9 +738,10 @@ struct IamState {
 
 // Whether `member` is in `policy`'s member list. For a list of more than 16
 // members O(1) through the member indexes (the entry of `member` names the
-// policy by id), not a scan: a policy may have 100,000s of members. `policy` need not be in
-// `state.policies` yet (a PolicyCreated being folded): only its id and, in
-// a state with partial_member_index, its member list are read.
+// policy by id), not a scan: a policy may have 100,000s of members. Short
+// lists, and every list in a state with partial_member_index, are scanned.
+// `policy` need not be in `state.policies` yet (a PolicyCreated being
+// folded): only its id and its member list are read.
 bool IsPolicyMember(const IamState& state, const Policy& policy,
                     std::string_view member);
 
