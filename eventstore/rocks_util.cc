@@ -1,5 +1,12 @@
 #include "eventstore/rocks_util.h"
 
+#include <rocksdb/env.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "eventstore/format.h"
 
 namespace iam::eventstore {
@@ -50,8 +57,62 @@ rocksdb::Options DbOptions() {
   return options;
 }
 
+namespace {
+
+// The files of `dir`, sorted ("" entries never; empty when unreadable).
+std::vector<std::string> FilesOf(rocksdb::Env* env, const std::string& dir) {
+  std::vector<std::string> files;
+  if (!env->GetChildren(dir, &files).ok()) files.clear();
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+bool IsWal(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
+}
+
+}  // namespace
+
 Status RocksDb::Open(const std::string& dir, bool read_only,
                      rocksdb::Env* env) {
+  if (!read_only) return OpenOnce(dir, read_only, env);
+  // A read-only open reads the MANIFEST, then replays the WAL files it
+  // finds. A writer beside it (a running server) whose flush retires a WAL
+  // in between (edit synced to the MANIFEST, then the file deleted) leaves
+  // a view that silently misses that WAL's writes. Every write made before
+  // the open began is in a table file the MANIFEST names by then or in a WAL
+  // present then; so the open counts if no WAL present before it is gone
+  // after it. A failed open is retried when any file went (a compaction
+  // retired a table file the open was about to read).
+  rocksdb::Env* fs = env != nullptr ? env : rocksdb::Env::Default();
+  Status last = OkStatus();
+  for (int attempt = 0; attempt < kReadOnlyOpenAttempts; ++attempt) {
+    if (attempt > 0) {
+      Close();
+      fs->SleepForMicroseconds(1000 * std::min(attempt, 20));
+    }
+    const std::vector<std::string> before = FilesOf(fs, dir);
+    last = OpenOnce(dir, read_only, env);
+    const std::vector<std::string> after = FilesOf(fs, dir);
+    bool wal_gone = false, any_gone = false;
+    for (const std::string& f : before) {
+      if (std::binary_search(after.begin(), after.end(), f)) continue;
+      any_gone = true;
+      wal_gone = wal_gone || IsWal(f);
+    }
+    if (last.ok() ? !wal_gone : !any_gone) return last;
+  }
+  Close();
+  if (!last.ok()) return last;
+  return UnavailableError("rocksdb open " + dir +
+                          ": a running server retired WAL files during "
+                          "each of " +
+                          std::to_string(kReadOnlyOpenAttempts) +
+                          " read-only opens; try again");
+}
+
+Status RocksDb::OpenOnce(const std::string& dir, bool read_only,
+                         rocksdb::Env* env) {
   Close();
   rocksdb::Options options = DbOptions();
   if (env != nullptr) options.env = env;

@@ -46,7 +46,9 @@ class RocksDb {
 
   // Opens `dir` (creating it unless read_only). A corrupted database is
   // refused with a message naming `iamledger replay verify`. `env` (may be
-  // null: the default) does all file I/O.
+  // null: the default) does all file I/O. Read-only, beside a running
+  // server: the view holds every write made before the open began (an open
+  // that raced a flush is retried), or the open fails with Unavailable.
   Status Open(const std::string& dir, bool read_only,
               rocksdb::Env* env = nullptr);
   void Close();
@@ -61,6 +63,9 @@ class RocksDb {
                             std::string_view key) const;
 
  private:
+  static constexpr int kReadOnlyOpenAttempts = 50;
+  Status OpenOnce(const std::string& dir, bool read_only, rocksdb::Env* env);
+
   std::shared_ptr<rocksdb::Statistics> statistics_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default first

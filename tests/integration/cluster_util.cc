@@ -34,9 +34,10 @@ std::vector<Json> Feed(const Api& api) {
 
 std::string VerifyDigest(const std::string& dir, const std::string& key_file,
                          std::string* out) {
-  // The node may be running: `replay verify` reads its RocksDB read-only,
-  // and a compaction that deletes a file it is reading fails that run
-  // (seen once in the ASan suite). A damaged log fails every attempt.
+  // The node may be running: `replay verify` reads its RocksDB read-only
+  // (an open that races a flush is retried inside, RocksDb::Open); a run
+  // that still fails on a busy node is tried again. A damaged log fails
+  // every attempt.
   CommandResult r;
   for (int attempt = 0; attempt < 5; ++attempt) {
     if (attempt > 0)
