@@ -314,6 +314,16 @@ class StringMap {
     }
   }
 
+  // Later than Prefetch(key), once its line has come: asks for the bytes
+  // of the key held in `key`'s home slot, which a lookup compares (a key
+  // longer than std::string's inline buffer lives elsewhere).
+  void PrefetchStoredKey(std::string_view key) const {
+    const uint64_t hash = Hash(key);
+    if (slots_.empty()) return;
+    const Slot& s = slots_[hash & (slots_.size() - 1)];
+    if (s.hash == hash) __builtin_prefetch(s.kv().first.data());
+  }
+
   // The value of `key`, inserted value-initialized when absent.
   V& operator[](std::string_view key) {
     const uint64_t hash = Hash(key);

@@ -4,6 +4,9 @@
 #ifndef IAMLEDGER_TOOLS_STATE_FOLD_H_
 #define IAMLEDGER_TOOLS_STATE_FOLD_H_
 
+#include <algorithm>
+#include <cstddef>
+
 #include "core/events.h"
 #include "core/model.h"
 
@@ -13,6 +16,24 @@ class StateFold final : public EventSink {
  public:
   Status Apply(const RecordedEvent& event) override {
     return Evolve(state_, event);
+  }
+  // Asks for the stream-version slot of event i + 8 and then, at i + 4,
+  // for its key's bytes while event i folds (at a million streams each is a
+  // cache miss).
+  Status ApplyBatch(const RecordedEvent* events, size_t n) override {
+    constexpr size_t kSlotAhead = 8, kKeyAhead = 4;
+    auto& versions = state_.stream_versions;
+    for (size_t i = 0; i < std::min(n, kSlotAhead); ++i) {
+      versions.Prefetch(events[i].stream);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kSlotAhead < n) versions.Prefetch(events[i + kSlotAhead].stream);
+      if (i + kKeyAhead < n) {
+        versions.PrefetchStoredKey(events[i + kKeyAhead].stream);
+      }
+      IAM_RETURN_IF_ERROR(Evolve(state_, events[i]));
+    }
+    return OkStatus();
   }
   const IamState& state() const { return state_; }
 
