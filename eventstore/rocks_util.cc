@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eventstore/format.h"
@@ -67,8 +68,19 @@ std::vector<std::string> FilesOf(rocksdb::Env* env, const std::string& dir) {
   return files;
 }
 
-bool IsWal(const std::string& name) {
-  return name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
+// The number of a WAL file's name ("000012.log" -> 12); false otherwise.
+bool WalNumber(const std::string& name, uint64_t* number) {
+  constexpr std::string_view kSuffix = ".log";
+  if (name.size() <= kSuffix.size() ||
+      name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
+    return false;
+  uint64_t n = 0;
+  for (size_t i = 0; i + kSuffix.size() < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(name[i] - '0');
+  }
+  *number = n;
+  return true;
 }
 
 }  // namespace
@@ -77,13 +89,15 @@ Status RocksDb::Open(const std::string& dir, bool read_only,
                      rocksdb::Env* env) {
   if (!read_only) return OpenOnce(dir, read_only, env);
   // A read-only open reads the MANIFEST, then replays the WAL files it
-  // finds. A writer beside it (a running server) whose flush retires a WAL
-  // in between (edit synced to the MANIFEST, then the file deleted) leaves
-  // a view that silently misses that WAL's writes. Every write made before
-  // the open began is in a table file the MANIFEST names by then or in a WAL
-  // present then; so the open counts if no WAL present before it is gone
-  // after it. A failed open is retried when any file went (a compaction
-  // retired a table file the open was about to read).
+  // finds from the oldest one whose writes some family has not flushed (the
+  // MANIFEST's min log number). A writer beside it (a running server) whose
+  // flush retires such a WAL in between (edit synced to the MANIFEST, then
+  // the file deleted) leaves a view that silently misses that WAL's writes.
+  // Every write made before the open began is in a table file or in a WAL
+  // present then; so the open counts unless a WAL present before it, at or
+  // past the view's min log number, is gone after it (then it is retried:
+  // the next MANIFEST read has that flush). A failed open is retried when
+  // any file went (a compaction retired a table file the open was reading).
   rocksdb::Env* fs = env != nullptr ? env : rocksdb::Env::Default();
   Status last = OkStatus();
   for (int attempt = 0; attempt < kReadOnlyOpenAttempts; ++attempt) {
@@ -94,13 +108,21 @@ Status RocksDb::Open(const std::string& dir, bool read_only,
     const std::vector<std::string> before = FilesOf(fs, dir);
     last = OpenOnce(dir, read_only, env);
     const std::vector<std::string> after = FilesOf(fs, dir);
-    bool wal_gone = false, any_gone = false;
+    // 0 (no flush recorded, or the property unknown): every WAL is needed.
+    uint64_t min_wal_needed = 0;
+    if (last.ok() &&
+        !db_->GetIntProperty(rocksdb::DB::Properties::kMinLogNumberToKeep,
+                             &min_wal_needed)) {
+      min_wal_needed = 0;
+    }
+    bool needed_wal_gone = false, any_gone = false;
     for (const std::string& f : before) {
       if (std::binary_search(after.begin(), after.end(), f)) continue;
       any_gone = true;
-      wal_gone = wal_gone || IsWal(f);
+      uint64_t wal = 0;
+      if (WalNumber(f, &wal) && wal >= min_wal_needed) needed_wal_gone = true;
     }
-    if (last.ok() ? !wal_gone : !any_gone) return last;
+    if (last.ok() ? !needed_wal_gone : !any_gone) return last;
   }
   Close();
   if (!last.ok()) return last;
