@@ -258,20 +258,68 @@ void ForEachWho(const IamState& state, std::string_view action,
   };
   std::unordered_map<std::vector<const void*>, Decided, PointersHash>
       by_sources;
-  std::unordered_map<std::string_view, const Policy*> sources;
-  auto source_of = [&](const std::string& policy_id) -> const Policy* {
-    auto [it, fresh] = sources.try_emplace(policy_id, nullptr);
+  // The policies named by reasons, each with its wildcard members (index in
+  // its list, member) in list order: the member a reason names for a
+  // subject is the first of the policy's members matching it, and only the
+  // subject itself or a wildcard can (MemberMatches), so it is found
+  // without scanning a list of perhaps 100,000s of exact members.
+  struct Source {
+    const Policy* policy = nullptr;
+    bool stored = false;  // in state.policies (its exact members indexed)
+    std::vector<std::pair<size_t, std::string_view>> wildcards;
+  };
+  std::unordered_map<std::string_view, Source> sources;
+  auto source_of = [&](const std::string& policy_id) -> const Source& {
+    auto [it, fresh] = sources.try_emplace(policy_id);
     if (fresh) {
+      Source& src = it->second;
       if (auto p = state.policies.find(policy_id); p != state.policies.end()) {
-        it->second = &p->second;
+        src.policy = &p->second;
+        src.stored = true;
       } else {
         for (const Policy& sp : SystemPolicies()) {
-          if (sp.id == policy_id) it->second = &sp;
+          if (sp.id == policy_id) src.policy = &sp;
+        }
+      }
+      if (src.policy != nullptr) {
+        const StringList& ms = src.policy->members;
+        for (size_t i = 0; i < ms.size(); ++i) {
+          if (IsWildcardMember(ms[i])) src.wildcards.emplace_back(i, ms[i]);
         }
       }
     }
     return it->second;
   };
+  // The first member of `src`'s policy matching `subject` ("" when none);
+  // `exact` is subject's entry of the exact member index (or null).
+  auto first_match = [](const Source& src, std::string_view subject,
+                        const PolicyRefs* exact) -> std::string_view {
+    if (src.policy == nullptr) return {};
+    const StringList& ms = src.policy->members;
+    if (!src.stored) {  // a system policy: a short list, scanned
+      for (const auto& m : ms) {
+        if (MemberMatches(m, subject)) return m;
+      }
+      return {};
+    }
+    const bool named = exact != nullptr && exact->contains(src.policy->id);
+    for (const auto& [i, m] : src.wildcards) {
+      if (!MemberMatches(m, subject)) continue;
+      if (named) {  // the subject itself, if it comes first
+        for (size_t j = 0; j < i; ++j) {
+          if (ms[j] == subject) return ms[j];
+        }
+      }
+      return m;
+    }
+    return named ? subject : std::string_view();
+  };
+  // The wildcard member index as a flat list: it is walked for every
+  // subject.
+  std::vector<std::pair<std::string_view, const PolicyRefs*>> wildcard_index;
+  for (const auto& [member, refs] : state.policies_by_wildcard_member) {
+    wildcard_index.emplace_back(member, &refs);
+  }
   std::vector<const void*> key;
   std::vector<DecidingStatement> reasons;  // reused for every subject
   ExplainedDecision local;                 // the subject named by the system
@@ -280,6 +328,7 @@ void ForEachWho(const IamState& state, std::string_view action,
   auto decide = [&](std::string_view subject) -> bool {
     const ExplainedDecision* d = nullptr;
     const std::string* decided_for = nullptr;
+    const PolicyRefs* exact = nullptr;
     if (subject == kLocalAdminSubject) {  // named by a system policy
       local = AuthorizeExplained(
           state, RequestFor(std::string(subject), action, resource, projects));
@@ -288,11 +337,12 @@ void ForEachWho(const IamState& state, std::string_view action,
       key.clear();
       if (auto it = state.policies_by_member.find(subject);
           it != state.policies_by_member.end()) {
+        exact = &it->second;
         for (const auto& ref : it->second) key.push_back(ref.policy.get());
       }
       key.push_back(nullptr);  // exact entries, then wildcard members
-      for (const auto& [member, refs] : state.policies_by_wildcard_member) {
-        if (MemberMatches(member, subject)) key.push_back(&refs);
+      for (const auto& [member, refs] : wildcard_index) {
+        if (MemberMatches(member, subject)) key.push_back(refs);
       }
       auto [it, fresh] = by_sources.try_emplace(key);
       if (fresh) {
@@ -317,15 +367,7 @@ void ForEachWho(const IamState& state, std::string_view action,
         out.member = r.member;
         continue;
       }
-      out.member.clear();
-      if (const Policy* source = source_of(r.policy_id)) {
-        for (const auto& m : source->members) {
-          if (MemberMatches(m, subject)) {
-            out.member = m;
-            break;
-          }
-        }
-      }
+      out.member = first_match(source_of(r.policy_id), subject, exact);
     }
     return true;
   };

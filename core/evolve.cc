@@ -19,12 +19,6 @@
 namespace iam {
 namespace {
 
-// Members that match more than themselves (§4.3.1) live in the wildcard
-// index; everything else is looked up exactly.
-bool IsWildcardMember(std::string_view member) {
-  return member == "*" || member.ends_with(":*");
-}
-
 // The index entry of `member` (null: no policy names it).
 const PolicyRefs* IndexOf(const IamState& state, std::string_view member) {
   if (IsWildcardMember(member)) {  // few: a std::map by std::string

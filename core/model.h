@@ -244,11 +244,24 @@ class StringMap {
 
   StringMap() = default;
   StringMap(const StringMap& other) { CopyFrom(other); }
+  // Copies `other`; when both tables have the same layout (slot and
+  // draining arrays of the same sizes: two states of one log usually do)
+  // entry by entry in place, so keys and values reuse what they hold (a
+  // recycled audit state: projections/point_in_time.h).
   StringMap& operator=(const StringMap& other) {
-    if (this != &other) {
+    if (this == &other) return *this;
+    if (slots_.size() != other.slots_.size() ||
+        draining_.size() != other.draining_.size()) {
       StringMap copy(other);
       Swap(copy);
+      return *this;
     }
+    AssignSlots(slots_, other.slots_);
+    AssignSlots(draining_, other.draining_);
+    drained_ = other.drained_;
+    draining_size_ = other.draining_size_;
+    size_ = other.size_;
+    next_prepared_ = other.next_prepared_;
     return *this;
   }
   StringMap(StringMap&& other) noexcept { Swap(other); }
@@ -420,6 +433,23 @@ class StringMap {
     draining_size_ = other.draining_size_;
     size_ = other.size_;
     next_prepared_ = other.next_prepared_;
+  }
+  // `to` becomes slot for slot what `from` is (arrays of one size).
+  static void AssignSlots(SlotArray& to, const SlotArray& from) {
+    for (size_t i = 0; i < from.size(); ++i) {
+      const bool live = Used(to[i].hash);
+      if (Used(from[i].hash)) {
+        if (live) {
+          to[i].kv().first = from[i].kv().first;
+          to[i].kv().second = from[i].kv().second;
+        } else {
+          ::new (static_cast<void*>(to[i].raw)) value_type(from[i].kv());
+        }
+      } else if (live) {
+        to[i].kv().~value_type();
+      }
+      to[i].hash = from[i].hash;
+    }
   }
   void Swap(StringMap& other) noexcept {
     std::swap(slots_, other.slots_);
@@ -745,6 +775,13 @@ struct IamState {
 
   friend bool operator==(const IamState&, const IamState&) = default;
 };
+
+// Whether `member` matches more than itself ("*", "token:*", §4.3.1): such
+// members live in IamState::policies_by_wildcard_member, every other one in
+// policies_by_member, and only ever matches a subject equal to it.
+inline bool IsWildcardMember(std::string_view member) {
+  return member == "*" || member.ends_with(":*");
+}
 
 // Whether `member` is in `policy`'s member list. For a list of more than 16
 // members O(1) through the member indexes (the entry of `member` names the

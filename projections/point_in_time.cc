@@ -1,6 +1,7 @@
 #include "projections/point_in_time.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <set>
 #include <string>
@@ -171,23 +172,42 @@ StatusOr<std::shared_ptr<const IamState>> PointInTime::StateAt(uint64_t seq) {
     IAM_ASSIGN_OR_RETURN(base, BaseLocked(seq, &exact));
   }
   if (exact != nullptr) return exact;
-  auto state = base != nullptr ? std::make_shared<IamState>(*base)
-                               : std::make_shared<IamState>();
+  std::shared_ptr<IamState> state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state = std::move(spare_);
+    if (state != nullptr) ++reused_answers_;
+  }
+  if (state == nullptr) {
+    state = base != nullptr ? std::make_shared<IamState>(*base)
+                            : std::make_shared<IamState>();
+  } else if (base != nullptr) {
+    *state = *base;  // the StringMaps reuse the spare's keys and values
+  } else {
+    *state = IamState();
+  }
   if (state->last_seq < seq) {
     FoldSink sink(*state, nullptr);
     IAM_RETURN_IF_ERROR(reader_(state->last_seq, seq, &sink));
     if (state->last_seq != seq) return PastTheEnd(seq, state->last_seq);
     state->stream_versions = StringMap<uint64_t>();  // as in every snapshot
   }
-  std::shared_ptr<const IamState> out = std::move(state);
-  std::shared_ptr<const IamState> replaced;
+  std::shared_ptr<IamState> replaced;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    replaced = std::exchange(last_.second, out);
+    replaced = std::exchange(last_.second, state);
     last_.first = seq;
   }
+  // The answer it replaced becomes the spare when no caller holds it any
+  // more: no one can get it again, so it is ours to overwrite (the fence
+  // orders our writes after the last holder's reads).
+  if (replaced != nullptr && replaced.use_count() == 1) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_ == nullptr) spare_ = std::move(replaced);
+  }
   Retire(std::move(replaced));
-  return out;
+  return std::shared_ptr<const IamState>(std::move(state));
 }
 
 StatusOr<std::shared_ptr<const IamState>> PointInTime::SubjectStateAt(
@@ -344,7 +364,7 @@ StatusOr<Micros> PointInTime::TimeOf(uint64_t seq) {
 
 PointInTime::Stats PointInTime::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return Stats{builder_.last_seq, every_, snapshots_.size()};
+  return Stats{builder_.last_seq, every_, snapshots_.size(), reused_answers_};
 }
 
 }  // namespace iam::projections

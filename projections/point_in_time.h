@@ -8,8 +8,9 @@
 // Cost, bounded: at most `max_snapshots` snapshots are kept; when the log
 // outgrows max_snapshots x snapshot_every events, every other snapshot is
 // dropped and the interval doubles (so a query folds at most the interval
-// then in force). Memory: (snapshots + 1) states without token secrets
-// (the builder and the snapshots; audit states never hold a token's value
+// then in force). Memory: at most (snapshots + 4) states without token
+// secrets (the builder, the snapshots, the last answer, a spare kept for
+// reuse, the copy at the end; audit states never hold a token's value
 // digests or sealed value, nor stream versions), 8 bytes per event for the time
 // index and 8 bytes per event plus one entry per stream for the per-stream
 // seq index, and the members named by each change of a policy's members
@@ -103,6 +104,7 @@ class PointInTime {
     uint64_t built_seq = 0;       // the builder's last_seq
     uint64_t snapshot_every = 0;  // the interval now in force
     size_t snapshots = 0;
+    uint64_t reused_answers = 0;  // answers written over a spare
   };
   Stats stats() const;
 
@@ -135,8 +137,12 @@ class PointInTime {
   std::deque<StringList> member_changes_;
   std::vector<uint32_t> change_of_;
   std::shared_ptr<const IamState> end_;  // a copy of the builder, or null
-  std::pair<uint64_t, std::shared_ptr<const IamState>> last_;  // the last
-                                                               // answer
+  std::pair<uint64_t, std::shared_ptr<IamState>> last_;  // the last answer
+  // A state no caller holds (an answer replaced), overwritten by the next
+  // StateAt instead of copying the snapshot into fresh memory: a copy into
+  // new pages cost more in page clearing and malloc than the copying.
+  std::shared_ptr<IamState> spare_;  // guarded
+  uint64_t reused_answers_ = 0;      // guarded
   // Retire's queue and its thread (started by the first Retire).
   std::mutex retire_mu_;
   std::condition_variable retire_cv_;

@@ -692,5 +692,70 @@ TEST_CASE(
   CHECK(denied_with_reasons > 100);
 }
 
+TEST_CASE(
+    "audit who - over random member lists every entry's reasons are "
+    "check's, and everyone check allows is listed") {
+  // Lists long and short (past 16 the exact members are found through the
+  // index, not a scan), exact members before and after wildcards, in no
+  // order: the member a reason names is the first of its policy's list that
+  // matches the subject, as check says.
+  std::mt19937 rng(20261206);
+  StringList subjects;
+  for (int i = 0; i < 30; ++i) {
+    subjects.push_back("token:t" + std::to_string(i));
+  }
+  for (const char* m : {"team:local:ops", "user:local:alice"}) {
+    subjects.push_back(m);
+  }
+  StringList pool = subjects;
+  for (const char* m : {"token:*", "*", "user:*", "team:*"}) pool.push_back(m);
+  Timeline t;
+  for (int i = 0; i < 30; ++i) t.Must(Tok("t" + std::to_string(i)));
+  const StringList actions = {"iam:tokens:get", "iam:tokens:*", "iam:*"};
+  for (int i = 0; i < 40; ++i) {
+    StringList ms;
+    const int n = rng() % 3 == 0 ? 17 + static_cast<int>(rng() % 20)
+                                 : 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < n; ++k) {
+      std::string m = pool[rng() % pool.size()];
+      if (std::find(ms.begin(), ms.end(), m) == ms.end()) {
+        ms.push_back(std::move(m));
+      }
+    }
+    // DENYs only for exact members (one of "*" would deny everyone).
+    const bool wildcard = std::any_of(ms.begin(), ms.end(),
+                                      [](auto& m) { return m.ends_with("*"); });
+    std::vector<Statement> sts = {
+        St(!wildcard && rng() % 8 == 0 ? Effect::kDeny : Effect::kAllow,
+           {actions[rng() % actions.size()]}, {"*"})};
+    t.Must(PolicyCreated{
+        "pol" + std::to_string(i), "p", PolicyType::kCustom, ms, sts, {}});
+  }
+  const IamState& state = t.At(t.head());
+  const Micros now = Timeline::Time(t.head());
+  WhoResult r = Who(state, "iam:tokens:get", "iam:tokens:x", {}, now);
+  std::set<std::string> listed;
+  size_t reasons = 0;
+  for (const auto* list : {&r.members, &r.tokens}) {
+    for (const WhoEntry& e : *list) {
+      CAPTURE(e.subject);
+      CheckResult cr =
+          Check(state, {e.subject, "iam:tokens:get", "iam:tokens:x", {}, now});
+      CHECK(cr.allowed);
+      CHECK(cr.reasons == e.reasons);
+      reasons += e.reasons.size();
+      listed.insert(e.subject);
+    }
+  }
+  for (const auto& subject : subjects) {
+    CAPTURE(subject);
+    CheckResult cr =
+        Check(state, {subject, "iam:tokens:get", "iam:tokens:x", {}, now});
+    CHECK(cr.allowed == (listed.count(subject) == 1));
+  }
+  CHECK(listed.size() > 10);  // the corpus lists many, with many reasons
+  CHECK(reasons > 2 * listed.size());
+}
+
 }  // namespace
 }  // namespace iam::audit

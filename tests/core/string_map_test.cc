@@ -175,6 +175,51 @@ TEST_CASE(
   CHECK(m.size() == model.size());
 }
 
+TEST_CASE(
+    "string map: assigning over a table of the same layout reuses its slots "
+    "and equals the source") {
+  // Two maps of one key sequence, diverged: same table sizes (the in-place
+  // path, slot by slot), different entries, values and tombstones; also
+  // mid-growth (a draining table of the same size) and across sizes (the
+  // copy path). After each assignment the target equals the source and
+  // stays independent of it.
+  using Values = std::vector<std::string>;
+  auto key = [](uint64_t i) {
+    return "a key well past the small-string buffer/" + std::to_string(i);
+  };
+  for (uint64_t n : {uint64_t{10}, uint64_t{13}, uint64_t{3000}}) {
+    CAPTURE(n);
+    StringMap<Values> a, b;
+    for (uint64_t i = 0; i < n; ++i) {
+      a[key(i)] = Values(2, std::string(30, 'a'));
+      b[key(i)] = Values(1, std::string(30, 'b'));
+    }
+    for (uint64_t i = 0; i < n; i += 3) a.erase(key(i));  // tombstones in a
+    for (uint64_t i = 1; i < n; i += 4) b.erase(key(i));  // others in b
+    b[key(n + 1)] = Values{"only in b"};
+    const StringMap<Values> a_before = a;
+    b = a;
+    CHECK(b == a);
+    CHECK(b.size() == a.size());
+    for (uint64_t i = 0; i < n + 2; ++i) {
+      CAPTURE(i);
+      auto it = b.find(key(i));
+      REQUIRE((it != b.end()) == a.contains(key(i)));
+      if (it != b.end()) CHECK(it->second == a.at(key(i)));
+    }
+    b[key(2)] = Values{"changed after"};  // independent of the source
+    b.erase(key(4));
+    CHECK(a == a_before);
+    for (uint64_t i = n; i < n + 40; ++i) b[key(i)] = Values{"grown"};
+    StringMap<Values> c;  // a different layout: the copy path
+    c[key(0)] = Values{"small"};
+    c = b;
+    CHECK(c == b);
+    b = a;  // back over a grown table
+    CHECK(b == a);
+  }
+}
+
 // Records Prepare hints and the sizes allocated, then allocates as std does.
 class RecordingMemory final : public LargeMemory {
  public:

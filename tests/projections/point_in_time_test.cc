@@ -234,6 +234,37 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "point in time - an answer a caller holds is never reused; one no one "
+    "holds is, and answers stay exact") {
+  Log log = Generate(60, 6);
+  const uint64_t head = log.events.size();
+  PointInTime pit(log.Reader(), {16, 64});
+  // Off the snapshots (seq % 16 != 0): each answer is a fold into a copy.
+  REQUIRE(head > 140);
+  auto held = pit.StateAt(97);
+  REQUIRE(held.ok());
+  const std::string held_encoding = CanonicalEncoding(**held);
+  for (uint64_t seq : {83, 53, 135, 41}) {
+    CAPTURE(seq);
+    auto s = pit.StateAt(seq);  // replaces the last answer, dropped here
+    REQUIRE(s.ok());
+    CHECK(s->get() != held->get());
+    REQUIRE(CanonicalEncoding(**s) == Expected(log, seq));
+  }
+  // The answer held throughout is untouched by the answers after it...
+  CHECK(CanonicalEncoding(**held) == held_encoding);
+  CHECK(held_encoding == Expected(log, 97));
+  // ...while those no caller held were overwritten by later answers (the
+  // spare): the 1st answer of the loop is replaced by the 2nd and becomes
+  // the spare the 3rd and 4th are written over (the held one never is).
+  CHECK(pit.stats().reused_answers == 2);
+  auto again = pit.StateAt(75);
+  REQUIRE(again.ok());
+  CHECK(CanonicalEncoding(**again) == Expected(log, 75));
+  CHECK(pit.stats().reused_answers == 3);
+}
+
 TEST_CASE("point in time - times name seqs, streams their seqs") {
   Log log = Generate(10, 4);
   const uint64_t head = log.events.size();
