@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,35 @@ constexpr size_t kMaxWhatIfRequests = 100;
 
 std::string Dump(const Json& j, bool pretty) {
   return j.dump(pretty ? 2 : -1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Whether `s` is written into a JSON string as it is: no control byte, no
+// byte past 0x7e (DEL or UTF-8, which the library checks and may replace),
+// no '"' or '\\'. Eight bytes at a time (most strings of an answer are
+// ids and member expressions, checked millions of times).
+bool PlainAscii(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  // Whether a byte of `w` is 0, and below whether one is < 0x20: the
+  // classic word tests, exact as a whole (not per byte).
+  auto zero_byte = [](uint64_t w) { return (w - kOnes) & ~w & kHigh; };
+  auto bad = [&](uint64_t w) {
+    return (w & kHigh) |                                 // >= 0x80
+           ((w - 0x2020202020202020ULL) & ~w & kHigh) |  // < 0x20
+           zero_byte(w ^ (kOnes * '"')) | zero_byte(w ^ (kOnes * '\\')) |
+           zero_byte(w ^ (kOnes * 0x7f));
+  };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (bad(w) != 0) return false;
+  }
+  for (; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  return true;
 }
 
 // The answers of check, who and diff written straight out, byte for byte
@@ -129,23 +159,29 @@ class Writer {
     after_key_ = true;
     return *this;
   }
-  // Keeps a copy of what is written from now until EndCapture (no nesting):
-  // a value to Repeat later, after it has gone to the sink.
-  void BeginCapture() {
-    capturing_ = true;
+  // Appends to *into a copy of what is written from now until EndCapture
+  // (no nesting): a value to Repeat later, after it has gone to the sink.
+  // Many captures may share one string (no allocation per capture).
+  void BeginCapture(std::string* into) {
+    capture_ = into;
     capture_from_ = used_;
-    capture_.clear();
   }
-  std::string EndCapture() {
-    capture_.append(buf_.get() + capture_from_, used_ - capture_from_);
-    capturing_ = false;
-    return std::move(capture_);
+  void EndCapture() {
+    capture_->append(buf_.get() + capture_from_, used_ - capture_from_);
+    capture_ = nullptr;
   }
   // Writes `bytes` (a captured value written at the same depth: its
   // indentation is the same) as the next element or value.
   Writer& Repeat(std::string_view bytes) {
     Element();
     Put(bytes);
+    return *this;
+  }
+  // `,"key":` written as it is inside the current object, after its first
+  // member (compact writers only): the value follows.
+  Writer& Raw(std::string_view raw) {
+    Put(raw);
+    after_key_ = true;
     return *this;
   }
   bool pretty() const { return pretty_; }
@@ -203,14 +239,12 @@ class Writer {
     used_ += n;
   }
   void AppendString(std::string_view s) {
-    for (unsigned char c : s) {
-      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-        // Escapes and UTF-8 (and its replacement when invalid) as the
-        // JSON library writes them.
-        Put(Json(std::string(s))
-                .dump(-1, ' ', false, Json::error_handler_t::replace));
-        return;
-      }
+    if (!PlainAscii(s)) {
+      // Escapes and UTF-8 (and its replacement when invalid) as the JSON
+      // library writes them.
+      Put(Json(std::string(s))
+              .dump(-1, ' ', false, Json::error_handler_t::replace));
+      return;
     }
     if (s.size() + 2 > capacity_) {
       Put('"');
@@ -244,12 +278,12 @@ class Writer {
   }
   // Bytes past the staging buffer, which has just been flushed.
   void PutDirect(std::string_view s) {
-    if (capturing_) capture_.append(s);
+    if (capture_ != nullptr) capture_->append(s);
     Emit(s);
   }
   void Flush() {
-    if (capturing_) {
-      capture_.append(buf_.get() + capture_from_, used_ - capture_from_);
+    if (capture_ != nullptr) {
+      capture_->append(buf_.get() + capture_from_, used_ - capture_from_);
       capture_from_ = 0;
     }
     Emit(std::string_view(buf_.get(), used_));
@@ -273,9 +307,34 @@ class Writer {
   const size_t capacity_;
   std::unique_ptr<char[]> buf_;  // staged bytes, after out_ or the sink's
   size_t used_ = 0;
-  bool capturing_ = false;
-  size_t capture_from_ = 0;  // in buf_
-  std::string capture_;
+  std::string* capture_ = nullptr;  // while capturing
+  size_t capture_from_ = 0;         // in buf_
+};
+
+// Captured values kept for the length of an answer, in blocks that never
+// move (no allocation per value, no copy on growth): a value is captured
+// into scratch(), then Keep() copies it into a block and returns where.
+class CaptureBlocks {
+ public:
+  std::string* scratch() {
+    scratch_.clear();
+    return &scratch_;
+  }
+  std::string_view Keep() {
+    if (blocks_.empty() ||
+        blocks_.back().capacity() - blocks_.back().size() < scratch_.size()) {
+      blocks_.emplace_back().reserve(std::max(kBlock, scratch_.size()));
+    }
+    std::string& b = blocks_.back();
+    const size_t at = b.size();
+    b.append(scratch_);  // within capacity: the block does not move
+    return std::string_view(b).substr(at);
+  }
+
+ private:
+  static constexpr size_t kBlock = 4 << 20;
+  std::string scratch_;
+  std::deque<std::string> blocks_;
 };
 
 // The staging buffer of a streamed answer: the sink's pieces.
@@ -301,6 +360,18 @@ StatusOr<std::string> Collect(
 
 void WriteReasons(Writer& w, const std::vector<DecidingStatement>& reasons) {
   w.BeginArray();
+  if (!w.pretty()) {  // the same bytes, the keys written as fixed pieces
+    for (const auto& r : reasons) {
+      w.ObjectHead("{\"policy_id\":").String(r.policy_id);
+      w.Raw(",\"statement\":").Uint(r.statement);
+      w.Raw(",\"effect\":").String(au::EffectName(r.effect));
+      w.Raw(",\"role\":").String(r.role);
+      w.Raw(",\"member\":").String(r.member);
+      w.EndObject();
+    }
+    w.EndArray();
+    return;
+  }
   for (const auto& r : reasons) {
     w.BeginObject();
     w.Key("policy_id").String(r.policy_id);
@@ -371,9 +442,11 @@ class DiffWriter {
       if (at != seqs_at_.end()) {
         w_.Repeat(at->bytes);
       } else {
-        w_.BeginCapture();
+        std::string bytes;
+        w_.BeginCapture(&bytes);
         w_.Uints(*c.seqs);
-        seqs_at_.push_back({c.seqs, w_.EndCapture()});
+        w_.EndCapture();
+        seqs_at_.push_back({c.seqs, std::move(bytes)});
       }
       w_.EndObject();
     }
@@ -597,9 +670,11 @@ Status Audit::Who(const QueryParams& params, bool pretty,
   w.Key("at_seq").Uint(at.seq);
   w.Key("members").BeginArray();
   bool in_tokens = false;
-  // Each member visit's "reasons" array as written: a token that is also a
-  // member expression has the same one (at the same depth).
-  std::vector<std::string> member_reasons;
+  // Each member visit's "reasons" array as written (where in
+  // member_bytes): a token that is also a member expression has the same
+  // one (at the same depth).
+  CaptureBlocks member_bytes;
+  std::vector<std::string_view> member_reasons;
   au::ForEachWho(
       *state, action, resource, projects, at.time,
       [&](bool token, std::string_view subject,
@@ -622,9 +697,10 @@ Status Audit::Who(const QueryParams& params, bool pretty,
         } else if (token) {
           WriteReasons(w, reasons);
         } else {
-          w.BeginCapture();
+          w.BeginCapture(member_bytes.scratch());
           WriteReasons(w, reasons);
-          member_reasons.push_back(w.EndCapture());
+          w.EndCapture();
+          member_reasons.push_back(member_bytes.Keep());
         }
         w.EndObject();
       });

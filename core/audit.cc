@@ -209,15 +209,19 @@ struct PointersHash {
 
 namespace {
 
-// Sorts and dedups `v` (byte order, as std::sort on string_views does). The
-// views point into a hash map's keys, scattered in memory: comparing them
-// directly cost a cache miss per comparison (6% of a `who` over 100,000
-// token members), so each is sorted by its first 16 bytes held inline,
-// and only ties on those look at the bytes.
-void SortUnique(std::vector<std::string_view>& v) {
+// A member expression and its entry of the exact member index (null: none).
+using MemberEntry = std::pair<std::string_view, const PolicyRefs*>;
+
+// Sorts `v` by member and dedups it (byte order, as std::sort on
+// string_views does), keeping an entry's index pointer if any duplicate has
+// one. The views point into a hash map's keys, scattered in memory:
+// comparing them directly cost a cache miss per comparison (6% of a `who`
+// over 100,000 token members), so each is sorted by its first 16 bytes held
+// inline, and only ties on those look at the bytes.
+void SortUnique(std::vector<MemberEntry>& v) {
   struct Keyed {
     uint64_t k0, k1;  // bytes 0-7 and 8-15, big-endian, zero-padded
-    std::string_view s;
+    MemberEntry e;
   };
   auto word = [](std::string_view s, size_t at) {
     uint64_t w = 0;
@@ -229,15 +233,21 @@ void SortUnique(std::vector<std::string_view>& v) {
   };
   std::vector<Keyed> keyed;
   keyed.reserve(v.size());
-  for (std::string_view s : v) keyed.push_back({word(s, 0), word(s, 8), s});
+  for (const MemberEntry& e : v) {
+    keyed.push_back({word(e.first, 0), word(e.first, 8), e});
+  }
   std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
     if (a.k0 != b.k0) return a.k0 < b.k0;
     if (a.k1 != b.k1) return a.k1 < b.k1;
-    return a.s < b.s;
+    return a.e.first < b.e.first;
   });
   v.clear();
   for (const Keyed& k : keyed) {
-    if (v.empty() || v.back() != k.s) v.push_back(k.s);
+    if (v.empty() || v.back().first != k.e.first) {
+      v.push_back(k.e);
+    } else if (v.back().second == nullptr) {
+      v.back().second = k.e.second;
+    }
   }
 }
 
@@ -325,20 +335,18 @@ void ForEachWho(const IamState& state, std::string_view action,
   ExplainedDecision local;                 // the subject named by the system
   // The decision of `subject` (the evaluator's, or a shared one), with
   // `reasons` set for it when allowed.
-  auto decide = [&](std::string_view subject) -> bool {
+  // `exact` is subject's entry of the exact member index (null: none).
+  auto decide = [&](std::string_view subject, const PolicyRefs* exact) -> bool {
     const ExplainedDecision* d = nullptr;
     const std::string* decided_for = nullptr;
-    const PolicyRefs* exact = nullptr;
     if (subject == kLocalAdminSubject) {  // named by a system policy
       local = AuthorizeExplained(
           state, RequestFor(std::string(subject), action, resource, projects));
       d = &local;
     } else {
       key.clear();
-      if (auto it = state.policies_by_member.find(subject);
-          it != state.policies_by_member.end()) {
-        exact = &it->second;
-        for (const auto& ref : it->second) key.push_back(ref.policy.get());
+      if (exact != nullptr) {
+        for (const auto& ref : *exact) key.push_back(ref.policy.get());
       }
       key.push_back(nullptr);  // exact entries, then wildcard members
       for (const auto& [member, refs] : wildcard_index) {
@@ -371,17 +379,19 @@ void ForEachWho(const IamState& state, std::string_view action,
     }
     return true;
   };
-  std::vector<std::string_view> members;
+  // Every member expression, with its exact index entry at hand (not
+  // looked up again: a miss per member).
+  std::vector<MemberEntry> members;
   members.reserve(state.policies_by_member.size() +
                   state.policies_by_wildcard_member.size());
   for (const auto& [member, refs] : state.policies_by_member) {
-    members.push_back(member);
+    members.emplace_back(member, &refs);
   }
   for (const auto& [member, refs] : state.policies_by_wildcard_member) {
-    members.push_back(member);
+    members.emplace_back(member, nullptr);
   }
   for (const Policy& p : SystemPolicies()) {
-    for (const auto& m : p.members) members.push_back(m);
+    for (const auto& m : p.members) members.emplace_back(m, nullptr);
   }
   SortUnique(members);
   // The member expressions starting with "token:", ascending (as the
@@ -389,8 +399,8 @@ void ForEachWho(const IamState& state, std::string_view action,
   // their visit (kNotShared: not allowed).
   std::vector<std::pair<std::string_view, size_t>> token_members;
   size_t visits = 0;
-  for (std::string_view m : members) {
-    const bool allowed = decide(m);
+  for (const auto& [m, exact] : members) {
+    const bool allowed = decide(m, exact);
     if (m.starts_with(kTokenPrefix)) {
       token_members.emplace_back(m, allowed ? visits : kNotShared);
     }
@@ -411,7 +421,10 @@ void ForEachWho(const IamState& state, std::string_view action,
       }
       continue;
     }
-    if (decide(subject)) visit(/*token=*/true, subject, reasons, kNotShared);
+    // Not a member expression: the exact index does not name it.
+    if (decide(subject, nullptr)) {
+      visit(/*token=*/true, subject, reasons, kNotShared);
+    }
   }
 }
 
