@@ -48,13 +48,24 @@ TEST_CASE("audit answers - the JSON library's bytes, compact and pretty") {
        TokenCreated{"t\xc3\xa9", "accent", true, {}, "d1", "s1"},
        TokenCreated{"plain", "plain", true, {}, "d2", "s2"},
        RoleCreated{"r\\1", "backslash", PolicyType::kCustom, {"iam:*"}, {}}});
-  f.Append({PolicyCreated{"pol\n1",
-                          "newline",
-                          PolicyType::kCustom,
-                          {"token:t\xc3\xa9", "token:plain", "token:*"},
-                          {St(Effect::kAllow, {"iam:tokens:get"}, {"p\"1"}),
-                           St(Effect::kDeny, {}, {"*"}, "r\\1")},
-                          {}}});
+  const uint64_t middle =
+      f.Append({PolicyCreated{"pol\n1",
+                              "newline",
+                              PolicyType::kCustom,
+                              {"token:t\xc3\xa9", "token:plain", "token:*"},
+                              {St(Effect::kAllow, {"iam:tokens:get"}, {"p\"1"}),
+                               St(Effect::kDeny, {}, {"*"}, "r\\1")},
+                              {}}});
+  // Past 8 bytes, each byte that needs escaping (or the library's UTF-8
+  // check) inside a word of the writer's 8-byte scan, not only its tail.
+  f.Append({PolicyCreated{
+      "policy-\"quoted\"-long",
+      "long",
+      PolicyType::kCustom,
+      {"team:local:back\\slash-member", "team:local:long-\x7f-del",
+       "team:local:long-\x01-control", "team:local:long-\xff-bad-utf8"},
+      {St(Effect::kAllow, {"iam:tokens:get"}, {"*"})},
+      {}}});
   Audit audit(f.store.get(), {});
   for (bool pretty : {false, true}) {
     CAPTURE(pretty);
@@ -82,12 +93,20 @@ TEST_CASE("audit answers - the JSON library's bytes, compact and pretty") {
     CHECK(*what_if == Redump(*what_if, pretty));
   }
   // The contents, once.
-  auto d = audit.Diff({{"from_seq", std::to_string(before)}}, false);
+  auto d = audit.Diff({{"from_seq", std::to_string(before)},
+                       {"to_seq", std::to_string(middle)}},
+                      false);
   REQUIRE(d.ok());
   Json j = Json::parse(*d);
   REQUIRE(j["subjects"].size() == 3);  // token:*, token:plain, token:té
   CHECK(j["subjects"][2]["subject"] == "token:t\xc3\xa9");
   CHECK(j["subjects"][2]["gained"][0]["project"] == "p\"1");
+  auto w = audit.Who({{"action", "iam:tokens:get"}, {"resource", "x"}}, false);
+  REQUIRE(w.ok());
+  CHECK(w->find("long-\\u0001-control") != std::string::npos);
+  CHECK(w->find("long-\x7f-del") != std::string::npos);  // as the library
+  CHECK(w->find("policy-\\\"quoted\\\"-long") != std::string::npos);
+  CHECK(w->find("back\\\\slash-member") != std::string::npos);
 }
 
 TEST_CASE("audit diff - a grant's seqs leave out other members' changes") {
