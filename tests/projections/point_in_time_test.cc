@@ -243,8 +243,10 @@ TEST_CASE(
   Log log = Generate(60, 6);
   const uint64_t head = log.events.size();
   PointInTime pit(log.Reader(), {16, 64});
-  // Off the snapshots (seq % 16 != 0): each answer is a fold into a copy.
+  // Off the snapshots (seq % 16 != 0) and before the end of the timeline
+  // (a state there is at hand): each answer is a fold into a copy.
   REQUIRE(head > 140);
+  REQUIRE(pit.CatchUp().ok());
   auto held = pit.StateAt(97);
   REQUIRE(held.ok());
   const std::string held_encoding = CanonicalEncoding(**held);
