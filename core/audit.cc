@@ -534,7 +534,7 @@ class CauseIndex {
           continue;
         }
         bool wild = false;
-        for (const auto& m : *named) wild = wild || IsWildcard(m);
+        for (const auto& m : *named) wild = wild || IsWildcardMember(m);
         if (wild) {
           split.wild.emplace_back(seq, named);
         } else {
@@ -557,9 +557,6 @@ class CauseIndex {
   }
 
  private:
-  static bool IsWildcard(std::string_view m) {
-    return m == "*" || m.ends_with(":*");
-  }
   struct Split {
     std::vector<uint64_t> shared;  // every event but member changes
     std::unordered_map<std::string, std::vector<uint64_t>> exact;
@@ -580,24 +577,41 @@ void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
                  Micros to_time, const StreamSeqs& seqs,
                  const MemberChanges& member_changes,
                  std::string_view only_subject, const DiffVisit& visit) {
-  std::vector<std::string> subjects;
+  // Every subject of either state, ascending, once: views of the states'
+  // member keys and of the tokens' subjects ("token:<id>", written once into
+  // one buffer that never moves), sorted by SortUnique's inline keys rather
+  // than as 400,000 strings of their own.
+  std::vector<MemberEntry> subjects;
+  std::string token_subjects;
   if (!only_subject.empty()) {
-    subjects.emplace_back(only_subject);
+    subjects.emplace_back(only_subject, nullptr);
   } else {
+    size_t bytes = 0, count = 0;
+    for (const IamState* s : {&from, &to}) {
+      for (const auto& [id, token] : s->tokens) {
+        bytes += kTokenPrefix.size() + id.size();
+      }
+      count += s->policies_by_member.size() +
+               s->policies_by_wildcard_member.size() + s->tokens.size();
+    }
+    token_subjects.reserve(bytes);
+    subjects.reserve(count);
     for (const IamState* s : {&from, &to}) {
       for (const auto& [m, refs] : s->policies_by_member) {
-        subjects.push_back(m);
+        subjects.emplace_back(m, nullptr);
       }
       for (const auto& [m, refs] : s->policies_by_wildcard_member) {
-        subjects.push_back(m);
+        subjects.emplace_back(m, nullptr);
       }
       for (const auto& [id, token] : s->tokens) {
-        subjects.push_back(std::string(kTokenPrefix) + id);
+        const size_t at = token_subjects.size();
+        token_subjects += kTokenPrefix;
+        token_subjects += id;  // within the reserve: the views stay valid
+        subjects.emplace_back(std::string_view(token_subjects).substr(at),
+                              nullptr);
       }
     }
-    std::sort(subjects.begin(), subjects.end());
-    subjects.erase(std::unique(subjects.begin(), subjects.end()),
-                   subjects.end());
+    SortUnique(subjects);
   }
   MergedGrants before_lists(from), after_lists(to);
   // The grants gained and lost between two merged lists, once per pair.
@@ -641,15 +655,15 @@ void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
     v.erase(std::unique(v.begin(), v.end()), v.end());
     return GrantChangeRef{g, &v};
   };
-  for (const auto& subject : subjects) {
-    const auto a = PoliciesOf(from, subject);
-    const auto b = PoliciesOf(to, subject);
-    if (SameSources(from, from_time, to, to_time, subject, a, b)) continue;
-    const auto& before = Usable(from, subject, from_time)
-                             ? before_lists.Of(a)
-                             : MergedGrants::None();
+  std::string subject;  // the one visited
+  for (const auto& [view, unused] : subjects) {
+    const auto a = PoliciesOf(from, view);
+    const auto b = PoliciesOf(to, view);
+    if (SameSources(from, from_time, to, to_time, view, a, b)) continue;
+    const auto& before = Usable(from, view, from_time) ? before_lists.Of(a)
+                                                       : MergedGrants::None();
     const auto& after =
-        Usable(to, subject, to_time) ? after_lists.Of(b) : MergedGrants::None();
+        Usable(to, view, to_time) ? after_lists.Of(b) : MergedGrants::None();
     auto [it, fresh] = changes_of.try_emplace({&before, &after});
     Changes& c = it->second;
     if (fresh) {
@@ -666,6 +680,7 @@ void ForEachDiff(const IamState& from, Micros from_time, const IamState& to,
       }
     }
     if (c.gained.empty() && c.lost.empty()) continue;
+    subject.assign(view);
     used = 0;
     const std::string_view token_id = TokenIdOf(subject);
     token_seqs = token_id.empty() ? nullptr : &causes.Object("token", token_id);

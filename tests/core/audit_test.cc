@@ -398,6 +398,48 @@ TEST_CASE("audit who - member expressions in byte order") {
   CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
 }
 
+TEST_CASE(
+    "audit diff - subjects in byte order, each once, tokens named by no "
+    "policy included") {
+  // Token subjects alike in their first 16 bytes, one a prefix of another,
+  // bytes past 0x7f; some named by a policy (a member key of the state),
+  // some only through "token:*" (a subject made from the token's id), one
+  // named in one state and not the other.
+  const StringList ids = {"tok-aaaaaaaaaa-2",      "tok-aaaaaaaaaa-10",
+                          "tok-aaaaaaaaaa-1",      "tok-aaaaaaaaaa",
+                          "tok-aaaaaaaaa\xc3\xa9", "tok-b"};
+  Timeline t;
+  for (const auto& id : ids) t.Must(Tok(id));
+  const uint64_t from = t.Must(PolicyCreated{
+      "named",
+      "named",
+      PolicyType::kCustom,
+      {"token:tok-aaaaaaaaaa-10", "token:tok-b", "team:local:group-a"},
+      {St(Effect::kAllow, {"iam:tokens:get"}, {"*"})},
+      {}});
+  t.Must(PolicyCreated{"everyone",
+                       "everyone",
+                       PolicyType::kCustom,
+                       {"token:*"},
+                       {St(Effect::kAllow, {"iam:roles:get"}, {"*"})},
+                       {}});
+  t.Must(PolicyMembersRemoved{"named", {"token:tok-b"}});
+  t.Must(PolicyMembersAdded{"named", {"token:tok-aaaaaaaaaa-1"}});
+  const std::vector<SubjectDiff> d = t.DiffOf(from - 1, t.head());
+  std::vector<std::string> got;
+  for (const auto& sd : d) got.push_back(sd.subject);
+  CHECK(std::is_sorted(got.begin(), got.end()));
+  CHECK(std::adjacent_find(got.begin(), got.end()) == got.end());
+  // Every token gained iam:roles:get through token:* (and the member
+  // expressions gained what their policies grant): each listed once.
+  for (const auto& id : ids) {
+    CAPTURE(id);
+    CHECK(std::count(got.begin(), got.end(), "token:" + id) == 1);
+  }
+  CHECK(std::count(got.begin(), got.end(), "token:*") == 1);
+  CHECK(std::count(got.begin(), got.end(), "team:local:group-a") == 1);
+}
+
 const GrantChange* Find(const std::vector<GrantChange>& list,
                         const std::string& action,
                         const std::string& project = "*") {
