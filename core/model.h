@@ -258,10 +258,7 @@ class StringMap {
     }
     AssignSlots(slots_, other.slots_);
     AssignSlots(draining_, other.draining_);
-    drained_ = other.drained_;
-    draining_size_ = other.draining_size_;
-    size_ = other.size_;
-    next_prepared_ = other.next_prepared_;
+    CopyCounts(other);
     return *this;
   }
   StringMap(StringMap&& other) noexcept { Swap(other); }
@@ -429,6 +426,10 @@ class StringMap {
     };
     slots_ = copy(other.slots_);
     draining_ = copy(other.draining_);
+    CopyCounts(other);
+  }
+  // Everything but the slots: the growth's progress and the sizes.
+  void CopyCounts(const StringMap& other) {
     drained_ = other.drained_;
     draining_size_ = other.draining_size_;
     size_ = other.size_;
